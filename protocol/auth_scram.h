@@ -1,0 +1,93 @@
+/*
+ * auth_scram.h: SCRAM-SHA-256 (RFC 5802 / RFC 7677) as PostgreSQL speaks it,
+ * without channel binding. The server side lets pgmux verify clients; the
+ * client side lets pgmux log in to PostgreSQL. Crypto is OpenSSL's.
+ * PBKDF2 is the expensive step: scram_secret_from_password does it once and
+ * its result is meant to be cached by the caller.
+ */
+#ifndef PGMUX_AUTH_SCRAM_H
+#define PGMUX_AUTH_SCRAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCRAM_KEY_LEN 32
+#define SCRAM_SALT_MAX 64
+#define SCRAM_NONCE_MAX 128
+#define SCRAM_MSG_MAX 1024
+#define SCRAM_DEFAULT_ITERATIONS 4096
+#define SCRAM_DEFAULT_SALT_LEN 16
+
+enum scram_rc {
+	SCRAM_OK = 0,
+	SCRAM_EPROTO = -1, /* malformed message from the peer */
+	SCRAM_EPROOF = -2, /* wrong password (bad proof or server signature) */
+	SCRAM_ECRYPTO = -3, /* OpenSSL failed */
+	SCRAM_ESPACE = -4, /* output buffer too small */
+	SCRAM_ESTATE = -5, /* call out of order */
+};
+
+/* What a server stores for a user: never the password itself. */
+struct scram_secret {
+	int iterations;
+	size_t salt_len;
+	uint8_t salt[SCRAM_SALT_MAX];
+	uint8_t stored_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+};
+
+/* Parses "SCRAM-SHA-256$<iter>:<salt b64>$<StoredKey b64>:<ServerKey b64>". */
+bool scram_secret_parse(const char *text, struct scram_secret *out);
+bool scram_is_secret(const char *text);
+/* Derives a secret from a password (PBKDF2-HMAC-SHA-256, `iterations` rounds).
+ * salt == NULL picks a random salt of SCRAM_DEFAULT_SALT_LEN bytes. */
+int scram_secret_from_password(const char *password, const uint8_t *salt, size_t salt_len,
+			       int iterations, struct scram_secret *out);
+
+/* pgmux as SCRAM server, verifying a client. */
+enum scram_server_state { SCRAM_SERVER_INIT, SCRAM_SERVER_SENT_FIRST, SCRAM_SERVER_DONE };
+struct scram_server {
+	enum scram_server_state state;
+	struct scram_secret secret;
+	char nonce[SCRAM_NONCE_MAX + 1];             /* client nonce + server nonce */
+	char client_first_bare[SCRAM_MSG_MAX + 1];
+	char server_first[SCRAM_MSG_MAX + 1];
+};
+/*
+ * Takes the client-first-message (data of SASLInitialResponse) and writes
+ * the server-first-message into out. server_nonce == NULL makes a random one
+ * (tests pass a fixed one).
+ */
+int scram_server_first(struct scram_server *s, const struct scram_secret *secret,
+		       const char *server_nonce, const uint8_t *client_first, size_t len,
+		       char *out, size_t outcap, size_t *outlen);
+/*
+ * Takes the client-final-message, verifies the proof in constant time, and
+ * on success writes the server-final-message ("v=...") into out.
+ * Returns SCRAM_EPROOF for a wrong password.
+ */
+int scram_server_final(struct scram_server *s, const uint8_t *client_final, size_t len,
+		       char *out, size_t outcap, size_t *outlen);
+
+/* pgmux as SCRAM client, logging in to PostgreSQL. */
+enum scram_client_state { SCRAM_CLIENT_INIT, SCRAM_CLIENT_SENT_FIRST, SCRAM_CLIENT_SENT_FINAL,
+			  SCRAM_CLIENT_DONE };
+struct scram_client {
+	enum scram_client_state state;
+	char password[256];
+	char client_nonce[SCRAM_NONCE_MAX + 1];
+	char client_first_bare[SCRAM_MSG_MAX + 1];
+	uint8_t server_signature[SCRAM_KEY_LEN];
+};
+/* Writes the client-first-message ("n,,n=,r=<nonce>"). client_nonce == NULL
+ * makes a random one. */
+int scram_client_first(struct scram_client *c, const char *password, const char *client_nonce,
+		       char *out, size_t outcap, size_t *outlen);
+/* Takes the server-first-message, writes the client-final-message. */
+int scram_client_final(struct scram_client *c, const uint8_t *server_first, size_t len,
+		       char *out, size_t outcap, size_t *outlen);
+/* Takes the server-final-message and checks the server's signature. */
+int scram_client_verify(struct scram_client *c, const uint8_t *server_final, size_t len);
+
+#endif /* PGMUX_AUTH_SCRAM_H */

@@ -1,0 +1,780 @@
+/*
+ * client.c: client connection state machine. Owns struct client from accept
+ * to close_cb: startup packet, authentication (via auth.c), welcome, then
+ * forwarding of requests to whatever server the pool links, counting the
+ * ReadyForQuery messages each request is owed so a server is released only
+ * when the client's transaction is really over.
+ */
+#include "client.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "admin.h"
+#include "auth.h"
+#include "log.h"
+#include "pool.h"
+#include "pooler.h"
+#include "proto.h"
+#include "proto_startup.h"
+#include "server.h"
+#include "util.h"
+
+/* Login-only state, freed as soon as the client is welcomed. */
+struct client_login {
+	struct auth_state auth;
+	char *user;
+	char *database;
+	bool admin;
+};
+
+static enum conn_rc client_on_data(struct conn *conn);
+static void client_on_read_error(struct conn *conn, int status);
+static void client_on_drained(struct conn *conn);
+static void client_on_closed(struct conn *conn);
+
+static const struct conn_ops client_ops = {
+	.on_data = client_on_data,
+	.on_read_error = client_on_read_error,
+	.on_drained = client_on_drained,
+	.on_closed = client_on_closed,
+};
+
+struct auth_state *client_auth_state(struct client *c)
+{
+	return &c->login->auth;
+}
+
+const char *client_state_str(enum client_state s)
+{
+	switch (s) {
+	case CLIENT_LOGIN:
+		return "login";
+	case CLIENT_WELCOME:
+		return "welcome";
+	case CLIENT_IDLE:
+		return "idle";
+	case CLIENT_WAITING:
+		return "waiting";
+	case CLIENT_ACTIVE:
+		return "active";
+	case CLIENT_ADMIN:
+		return "admin";
+	case CLIENT_CLOSED:
+		return "closed";
+	}
+	return "unknown";
+}
+
+struct client *client_new(void)
+{
+	struct client *c = xcalloc(1, sizeof(*c));
+
+	list_node_init(&c->node);
+	c->id = ++g_pooler.next_client_id;
+	c->state = CLIENT_CLOSED;
+	c->phase = CLIENT_PH_STARTUP;
+	c->tx_status = PROTO_TX_IDLE;
+	return c;
+}
+
+static const char *client_user(const struct client *c)
+{
+	if (c->login && c->login->user)
+		return c->login->user;
+	return c->user ? c->user : "";
+}
+
+static const char *client_db(const struct client *c)
+{
+	if (c->pool)
+		return c->pool->db_name;
+	if (c->login && c->login->database)
+		return c->login->database;
+	return c->state == CLIENT_ADMIN ? "pgmux" : "";
+}
+
+void client_ident(const struct client *c, char *out, size_t outlen)
+{
+	char addr[64];
+	int port;
+
+	conn_peer_addr(&c->conn, addr, sizeof(addr), &port);
+	snprintf(out, outlen, "C-%u %s@%s %s:%d", c->id, client_user(c), client_db(c), addr, port);
+}
+
+static void client_log(const struct client *c, enum log_level lvl, const char *fmt, va_list ap)
+{
+	char ident[160];
+	char msg[512];
+
+	client_ident(c, ident, sizeof(ident));
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_msg(lvl, "%s: %s", ident, msg);
+}
+
+static void client_logf(const struct client *c, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void client_logf(const struct client *c, enum log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_log(c, lvl, fmt, ap);
+	va_end(ap);
+}
+
+/* The list a state lives on; NULL for states that are on none. */
+static struct list *client_list_for(struct client *c, enum client_state st)
+{
+	struct pool *p = c->pool;
+
+	switch (st) {
+	case CLIENT_LOGIN:
+		return &g_pooler.login_clients;
+	case CLIENT_ADMIN:
+		return &g_pooler.admin_clients;
+	case CLIENT_WELCOME:
+		return &p->welcome_clients;
+	case CLIENT_IDLE:
+		return &p->idle_clients;
+	case CLIENT_WAITING:
+		return &p->waiting_clients;
+	case CLIENT_ACTIVE:
+		return &p->active_clients;
+	case CLIENT_CLOSED:
+		return NULL;
+	}
+	log_fatal("bad client state %d", (int)st);
+	abort();
+}
+
+static bool client_transition_ok(enum client_state from, enum client_state to)
+{
+	if (to == CLIENT_CLOSED)
+		return from != CLIENT_CLOSED;
+	switch (from) {
+	case CLIENT_CLOSED:
+		return to == CLIENT_LOGIN;
+	case CLIENT_LOGIN:
+		return to == CLIENT_WELCOME || to == CLIENT_IDLE || to == CLIENT_ADMIN;
+	case CLIENT_WELCOME:
+		return to == CLIENT_IDLE;
+	case CLIENT_IDLE:
+		return to == CLIENT_WAITING || to == CLIENT_ACTIVE;
+	case CLIENT_WAITING:
+		return to == CLIENT_ACTIVE;
+	case CLIENT_ACTIVE:
+		return to == CLIENT_IDLE;
+	case CLIENT_ADMIN:
+		return false;
+	}
+	return false;
+}
+
+void client_set_state(struct client *c, enum client_state next)
+{
+	struct list *from;
+	struct list *to;
+
+	if (!client_transition_ok(c->state, next)) {
+		log_fatal("C-%u: illegal client transition %s -> %s", c->id,
+			  client_state_str(c->state), client_state_str(next));
+		abort();
+	}
+	from = client_list_for(c, c->state);
+	if (from)
+		list_remove(from, &c->node);
+	c->state = next;
+	to = client_list_for(c, next);
+	if (to)
+		list_append(to, &c->node);
+}
+
+void client_accepted(struct client *c)
+{
+	conn_init(&c->conn, CONN_CLIENT, &client_ops, c->conn.h.handle.type == UV_NAMED_PIPE);
+	c->connect_time_us = util_wall_us();
+	g_pooler.client_count++;
+	client_set_state(c, CLIENT_LOGIN);
+	if (c->conn.h.handle.type == UV_TCP) {
+		uv_tcp_nodelay(&c->conn.h.tcp, 1);
+		if (g_pooler.cfg->tcp_keepalive)
+			uv_tcp_keepalive(&c->conn.h.tcp, 1,
+					 g_pooler.cfg->tcp_keepidle > 0 ?
+						 (unsigned)g_pooler.cfg->tcp_keepidle :
+						 7200);
+	}
+	if (conn_read_start(&c->conn) < 0)
+		client_close(c, "could not start reading");
+}
+
+/* ---- closing ---- */
+
+/*
+ * Detaches c from its server (returning the server to the pool only if its
+ * state is known to be clean) and from every list, then closes the handle.
+ */
+static void client_teardown(struct client *c)
+{
+	struct server *s = c->server;
+
+	if (s) {
+		enum server_release_kind how = SERVER_RELEASE_DIRTY;
+
+		if (c->tx_status == PROTO_TX_IDLE && c->outstanding == 0 && !c->copy_in &&
+		    c->conn.ps.body_left == 0)
+			how = c->pool->mode == POOL_MODE_SESSION ? SERVER_RELEASE_RESET :
+								   SERVER_RELEASE_CLEAN;
+		server_release(s, how);
+	}
+	if (c->cancel_hash_key) {
+		HASH_DEL(g_pooler.by_cancel_key, c);
+		c->cancel_hash_key = 0;
+	}
+	client_set_state(c, CLIENT_CLOSED);
+}
+
+void client_close(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->state == CLIENT_CLOSED)
+		return;
+	if (g_pooler.cfg->log_disconnections) {
+		va_start(ap, fmt);
+		client_log(c, LOG_LVL_LOG, fmt, ap);
+		va_end(ap);
+	}
+	client_teardown(c);
+	conn_close(&c->conn);
+}
+
+static void client_send_error(struct client *c, const char *severity, const char *sqlstate,
+			      const char *message, const char *detail)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b, 64 * 1024);
+	proto_build_error(&b, severity, sqlstate, message, detail);
+	if (conn_send_buf(&c->conn, &b) < 0)
+		client_logf(c, LOG_LVL_DEBUG, "could not send error: %s", message);
+	proto_buf_free(&b);
+}
+
+void client_fatal(struct client *c, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (c->state == CLIENT_CLOSED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (g_pooler.cfg->log_pooler_errors)
+		client_logf(c, LOG_LVL_WARNING, "closing: %s (%s)", msg, sqlstate);
+	client_send_error(c, "FATAL", sqlstate, msg, NULL);
+	client_teardown(c);
+	conn_close_after_flush(&c->conn);
+}
+
+static void client_on_read_error(struct conn *conn, int status)
+{
+	struct client *c = container_of(conn, struct client, conn);
+
+	if (status == UV_EOF)
+		client_close(c, "client closed the connection");
+	else if (status == UV_E2BIG)
+		client_fatal(c, "08P01", "message too large for pkt_buf before authentication");
+	else
+		client_close(c, "client connection error: %s", uv_strerror(status));
+}
+
+static void client_on_closed(struct conn *conn)
+{
+	struct client *c = container_of(conn, struct client, conn);
+
+	if (c->login) {
+		free(c->login->user);
+		free(c->login->database);
+		free(c->login);
+	}
+	free(c->user);
+	free(c->app_name);
+	free(c);
+	g_pooler.client_count--;
+	pooler_maybe_finish_shutdown();
+}
+
+/* Its server's write queue drained: let the server send more. */
+static void client_on_drained(struct conn *conn)
+{
+	struct client *c = container_of(conn, struct client, conn);
+
+	if (c->server)
+		conn_unblock(&c->server->conn);
+}
+
+/* ---- login ---- */
+
+static void client_assign_cancel_key(struct client *c)
+{
+	struct client *other;
+
+	do {
+		uint32_t rnd[2];
+
+		if (RAND_bytes((unsigned char *)rnd, sizeof(rnd)) != 1) {
+			rnd[0] = (uint32_t)util_now_us();
+			rnd[1] = c->id * 2654435761u;
+		}
+		c->cancel_pid = rnd[0] & 0x7fffffff;
+		c->cancel_key = rnd[1];
+		if (c->cancel_pid == 0)
+			c->cancel_pid = 1;
+		c->cancel_hash_key = ((uint64_t)c->cancel_pid << 32) | c->cancel_key;
+		HASH_FIND(hh, g_pooler.by_cancel_key, &c->cancel_hash_key, sizeof(uint64_t),
+			  other);
+	} while (other);
+	HASH_ADD(hh, g_pooler.by_cancel_key, cancel_hash_key, sizeof(uint64_t), c);
+}
+
+/* Sends the tail of a successful login: AuthenticationOk was sent already. */
+static void client_send_welcome(struct client *c, const uint8_t *params, size_t params_len)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b, 64 * 1024);
+	proto_put_bytes(&b, params, params_len);
+	if (c->app_name)
+		proto_build_parameter_status(&b, "application_name", c->app_name);
+	client_assign_cancel_key(c);
+	proto_build_backend_key_data(&b, c->cancel_pid, c->cancel_key);
+	proto_build_ready_for_query(&b, PROTO_TX_IDLE);
+	if (conn_send_buf(&c->conn, &b) < 0)
+		client_logf(c, LOG_LVL_DEBUG, "could not send welcome");
+	proto_buf_free(&b);
+}
+
+static void client_free_login(struct client *c)
+{
+	if (!c->login)
+		return;
+	c->user = c->login->user;
+	c->login->user = NULL;
+	free(c->login->database);
+	free(c->login);
+	c->login = NULL;
+}
+
+void client_welcome(struct client *c)
+{
+	struct pool *p = c->pool;
+
+	client_send_welcome(c, p->welcome, p->welcome_len);
+	client_set_state(c, CLIENT_IDLE);
+	if (g_pooler.cfg->log_connections)
+		client_logf(c, LOG_LVL_LOG, "login succeeded");
+	/* A client may have pipelined its first query behind the password. */
+	if (c->conn.rbuf && iobuf_len(c->conn.rbuf) > 0)
+		(void)client_on_data(&c->conn);
+	else if (conn_read_start(&c->conn) < 0)
+		client_close(c, "could not resume reading");
+}
+
+static void client_login_done(struct client *c)
+{
+	const struct cfg_db *db;
+	struct pool *p;
+
+	c->phase = CLIENT_PH_READY;
+	if (c->login->admin) {
+		client_free_login(c);
+		client_set_state(c, CLIENT_ADMIN);
+		client_assign_cancel_key(c);
+		admin_welcome(c);
+		return;
+	}
+	db = cfg_find_db(g_pooler.cfg, c->login->database);
+	if (!db) {
+		client_fatal(c, "3D000", "no such database: %s", c->login->database);
+		return;
+	}
+	p = pool_get(db, c->login->database, db->user ? db->user : c->login->user);
+	c->pool = p;
+	p->stats.client_logins++;
+	client_free_login(c);
+	if (p->welcome) {
+		client_welcome(c);
+		return;
+	}
+	/* No server has told us its parameters yet: get one connected. */
+	conn_read_stop(&c->conn);
+	client_set_state(c, CLIENT_WELCOME);
+	pool_want_welcome(p);
+}
+
+static bool client_is_admin_db(const char *db)
+{
+	return strcmp(db, "pgmux") == 0 || strcmp(db, "pgbouncer") == 0;
+}
+
+static enum conn_rc client_handle_auth_rc(struct client *c, enum auth_rc rc)
+{
+	switch (rc) {
+	case AUTH_DONE:
+		client_login_done(c);
+		return c->state == CLIENT_CLOSED ? CONN_CLOSED : CONN_OK;
+	case AUTH_CONTINUE:
+		return CONN_OK;
+	case AUTH_FAILED:
+	case AUTH_CLOSED:
+		return CONN_CLOSED;
+	}
+	return CONN_CLOSED;
+}
+
+static enum conn_rc client_startup(struct client *c, const struct proto_startup *st)
+{
+	const struct cfg *cfg = g_pooler.cfg;
+	bool admin = client_is_admin_db(st->database);
+
+	c->login = xcalloc(1, sizeof(*c->login));
+	c->login->user = xstrdup(st->user);
+	c->login->database = xstrdup(st->database);
+	c->login->admin = admin;
+	if (st->application_name && st->application_name[0])
+		c->app_name = xstrdup(st->application_name);
+
+	if (g_pooler.run_state != POOLER_RUNNING) {
+		client_fatal(c, "57P03", "pgmux is shutting down");
+		return CONN_CLOSED;
+	}
+	if (cfg->max_client_conn > 0 && g_pooler.client_count > (uint32_t)cfg->max_client_conn) {
+		client_fatal(c, "53300", "no more connections allowed (max_client_conn = %d)",
+			     cfg->max_client_conn);
+		return CONN_CLOSED;
+	}
+	if (admin) {
+		if (!cfg_list_contains(cfg->admin_users, st->user) &&
+		    !cfg_list_contains(cfg->stats_users, st->user)) {
+			client_fatal(c, "28000", "not allowed: user \"%s\" is not an admin or stats user",
+				     st->user);
+			return CONN_CLOSED;
+		}
+	} else if (!cfg_find_db(cfg, st->database)) {
+		client_fatal(c, "3D000", "no such database: %s", st->database);
+		return CONN_CLOSED;
+	}
+	return client_handle_auth_rc(c, auth_begin(c, st->user, admin));
+}
+
+/* Answers SSLRequest/GSSENCRequest with 'N': TLS is not offered (yet). */
+static int client_refuse_encryption(struct client *c)
+{
+	static const uint8_t no = 'N';
+
+	return conn_send_bytes(&c->conn, &no, 1);
+}
+
+static enum conn_rc client_cancel_request(struct client *c, const struct proto_startup *st)
+{
+	uint64_t key = ((uint64_t)st->cancel_pid << 32) | st->cancel_key;
+	struct client *target;
+
+	HASH_FIND(hh, g_pooler.by_cancel_key, &key, sizeof(key), target);
+	if (target && target->server)
+		server_send_cancel(target->server);
+	/* Like PostgreSQL, say nothing either way: the key is the secret. */
+	client_close(c, "cancel request handled");
+	return CONN_CLOSED;
+}
+
+static enum conn_rc client_startup_packet(struct client *c)
+{
+	struct iobuf *b = c->conn.rbuf;
+	struct proto_startup st;
+	enum proto_frame_rc frc;
+	enum proto_startup_rc src;
+	size_t total;
+
+	frc = proto_frame_startup(b->data + b->start, iobuf_len(b), &total);
+	if (frc == PROTO_FRAME_NEED_MORE)
+		return CONN_OK;
+	if (frc != PROTO_FRAME_OK) {
+		client_fatal(c, "08P01", "invalid startup packet: %s", proto_frame_rc_str(frc));
+		return CONN_CLOSED;
+	}
+	src = proto_startup_parse(b->data + b->start, total, &st);
+	if (src != PROTO_STARTUP_OK) {
+		client_fatal(c, "08P01", "invalid startup packet: %s", proto_startup_rc_str(src));
+		return CONN_CLOSED;
+	}
+	switch (st.kind) {
+	case PROTO_STARTUP_SSL:
+	case PROTO_STARTUP_GSSENC:
+		b->start += (uint32_t)total;
+		if (iobuf_len(b) > 0) {
+			/* Bytes before our answer: the CVE-2021-3935 class. */
+			client_fatal(c, "08P01", "received unencrypted data after SSL request");
+			return CONN_CLOSED;
+		}
+		if (client_refuse_encryption(c) < 0) {
+			client_close(c, "could not answer encryption request");
+			return CONN_CLOSED;
+		}
+		return CONN_OK;
+	case PROTO_STARTUP_CANCEL:
+		b->start += (uint32_t)total;
+		return client_cancel_request(c, &st);
+	case PROTO_STARTUP_V3:
+		break;
+	}
+	/* st points into b's bytes, which stay put until the next read even
+	 * though start moves past them now. */
+	b->start += (uint32_t)total;
+	return client_startup(c, &st);
+}
+
+/* A message during authentication: only PasswordMessage is legal. */
+static enum conn_rc client_auth_message(struct client *c)
+{
+	struct iobuf *b = c->conn.rbuf;
+	struct proto_frame f;
+	enum proto_frame_rc frc;
+	const uint8_t *body;
+
+	frc = proto_frame_header(b->data + b->start, iobuf_len(b), PROTO_DIR_FRONTEND, false, &f);
+	if (frc == PROTO_FRAME_NEED_MORE)
+		return CONN_OK;
+	if (frc != PROTO_FRAME_OK) {
+		client_fatal(c, "08P01", "invalid message during authentication: %s",
+			     proto_frame_rc_str(frc));
+		return CONN_CLOSED;
+	}
+	if (f.type == PROTO_FE_TERMINATE) {
+		client_close(c, "client gave up during authentication");
+		return CONN_CLOSED;
+	}
+	if (f.type != PROTO_FE_PASSWORD) {
+		client_fatal(c, "08P01", "expected password message, got %s",
+			     proto_fe_type_str(f.type));
+		return CONN_CLOSED;
+	}
+	if (iobuf_len(b) < f.total)
+		return CONN_OK;
+	body = b->data + b->start + PROTO_HEADER_SIZE;
+	b->start += (uint32_t)f.total;
+	return client_handle_auth_rc(
+		c, auth_on_message(c, c->login->user, body, f.len - 4));
+}
+
+static enum conn_rc client_login_data(struct client *c)
+{
+	while (c->state == CLIENT_LOGIN && c->conn.rbuf && iobuf_len(c->conn.rbuf) > 0) {
+		uint32_t before = c->conn.rbuf->start;
+		enum conn_rc rc;
+
+		if (c->phase == CLIENT_PH_STARTUP)
+			rc = client_startup_packet(c);
+		else
+			rc = client_auth_message(c);
+		if (rc == CONN_CLOSED)
+			return CONN_CLOSED;
+		if (c->state != CLIENT_LOGIN)
+			break; /* client_welcome took care of what follows */
+		if (!c->conn.rbuf || c->conn.rbuf->start == before)
+			return CONN_OK; /* waiting for more bytes */
+	}
+	return CONN_OK;
+}
+
+/* ---- transaction traffic ---- */
+
+void client_linked(struct client *c, struct server *s)
+{
+	uint64_t now = util_now_us();
+
+	c->server = s;
+	if (c->state == CLIENT_WAITING)
+		c->pool->stats.wait_time_us += now - c->wait_start_us;
+	c->xact_start_us = now;
+	client_set_state(c, CLIENT_ACTIVE);
+	c->pool->stats.server_assignments++;
+}
+
+void client_unlinked(struct client *c)
+{
+	c->server = NULL;
+	c->pool->stats.xact_time_us += util_now_us() - c->xact_start_us;
+	c->pool->stats.xact_count++;
+	if (c->state == CLIENT_ACTIVE)
+		client_set_state(c, CLIENT_IDLE);
+}
+
+/*
+ * Walks the client's buffered messages, counts what the server will owe,
+ * and forwards them. Terminate is not forwarded: the client just leaves.
+ */
+static enum conn_rc client_forward(struct client *c)
+{
+	struct iobuf *b = c->conn.rbuf;
+	struct server *s = c->server;
+	size_t pos = b->start;
+	bool terminate = false;
+
+	for (;;) {
+		struct proto_msg m;
+		enum proto_frame_rc rc;
+
+		rc = proto_stream_next(&c->conn.ps, b->data, b->end, &pos, &m);
+		if (rc == PROTO_FRAME_NEED_MORE)
+			break;
+		if (rc != PROTO_FRAME_OK) {
+			client_fatal(c, "08P01", "invalid message from client: %s",
+				     proto_frame_rc_str(rc));
+			return CONN_CLOSED;
+		}
+		if (m.type == PROTO_FE_TERMINATE) {
+			terminate = true;
+			break;
+		}
+		if (m.type == PROTO_FE_QUERY || m.type == PROTO_FE_FUNCTION_CALL ||
+		    (m.type == PROTO_FE_SYNC && !c->copy_in)) {
+			if (c->outstanding == 0)
+				c->request_time_us = util_now_us();
+			c->outstanding++;
+			c->pool->stats.query_count++;
+		}
+		proto_stream_consume(&c->conn.ps, b->end, &pos, &m);
+	}
+	c->pool->stats.bytes_received += pos - b->start;
+	if (conn_forward(&c->conn, &s->conn, pos - b->start) < 0) {
+		struct server *s_lost = c->server;
+
+		s_lost->client = NULL;
+		client_server_lost(c, "could not send to server", false);
+		server_close(s_lost, "could not send to server: %s", "write failed");
+		return c->state == CLIENT_CLOSED ? CONN_CLOSED : CONN_OK;
+	}
+	if (terminate) {
+		/* Skip the Terminate itself; the session ends here. */
+		client_close(c, "client sent Terminate");
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
+/*
+ * An idle client sent bytes. Nothing is taken from the pool until a whole
+ * header is here and it is not a Terminate.
+ */
+static enum conn_rc client_idle_data(struct client *c)
+{
+	struct iobuf *b = c->conn.rbuf;
+	struct proto_frame f;
+	enum proto_frame_rc frc;
+
+	if (c->conn.ps.body_left > 0)
+		goto acquire; /* mid-message: cannot happen unlinked, but be safe */
+	frc = proto_frame_header(b->data + b->start, iobuf_len(b), PROTO_DIR_FRONTEND, true, &f);
+	if (frc == PROTO_FRAME_NEED_MORE)
+		return CONN_OK;
+	if (frc != PROTO_FRAME_OK) {
+		client_fatal(c, "08P01", "invalid message from client: %s",
+			     proto_frame_rc_str(frc));
+		return CONN_CLOSED;
+	}
+	if (f.type == PROTO_FE_TERMINATE) {
+		client_close(c, "client sent Terminate");
+		return CONN_CLOSED;
+	}
+acquire:
+	if (!pool_acquire(c->pool, c)) {
+		conn_read_stop(&c->conn);
+		return CONN_OK;
+	}
+	return client_forward(c);
+}
+
+enum conn_rc client_resume(struct client *c)
+{
+	if (c->state == CLIENT_CLOSED)
+		return CONN_CLOSED;
+	if (conn_read_start(&c->conn) < 0) {
+		client_close(c, "could not resume reading");
+		return CONN_CLOSED;
+	}
+	if (c->conn.rbuf && iobuf_len(c->conn.rbuf) > 0)
+		return client_on_data(&c->conn);
+	return CONN_OK;
+}
+
+static enum conn_rc client_on_data(struct conn *conn)
+{
+	struct client *c = container_of(conn, struct client, conn);
+
+	switch (c->state) {
+	case CLIENT_LOGIN:
+		return client_login_data(c);
+	case CLIENT_IDLE:
+		return client_idle_data(c);
+	case CLIENT_ACTIVE:
+		return client_forward(c);
+	case CLIENT_ADMIN:
+		return admin_on_data(c);
+	case CLIENT_WELCOME:
+	case CLIENT_WAITING:
+		/* Hold the bytes; reading resumes once there is a server. */
+		conn_read_stop(conn);
+		return CONN_OK;
+	case CLIENT_CLOSED:
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
+void client_server_lost(struct client *c, const char *message, bool stream_broken)
+{
+	uint32_t owed = c->outstanding;
+	bool recoverable;
+
+	/*
+	 * The transaction is gone with the server. If the client was outside
+	 * a transaction block and is waiting for answers, it can be told its
+	 * request failed and carry on with another server; inside a block it
+	 * must not silently continue in autocommit, so the session ends.
+	 */
+	recoverable = !stream_broken && c->tx_status == PROTO_TX_IDLE && owed > 0 && !c->copy_in &&
+		      c->conn.ps.body_left == 0 && c->state == CLIENT_ACTIVE;
+	c->server = NULL;
+	if (!recoverable) {
+		client_fatal(c, "08006", "server connection lost: %s", message);
+		return;
+	}
+	{
+		struct proto_buf b;
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "server connection lost: %s", message);
+		proto_buf_init(&b, 64 * 1024);
+		proto_build_error(&b, "ERROR", "08006", msg, NULL);
+		while (owed-- > 0)
+			proto_build_ready_for_query(&b, PROTO_TX_IDLE);
+		if (conn_send_buf(&c->conn, &b) < 0) {
+			proto_buf_free(&b);
+			client_close(c, "could not report lost server");
+			return;
+		}
+		proto_buf_free(&b);
+	}
+	client_logf(c, LOG_LVL_WARNING, "server connection lost, request failed: %s", message);
+	c->outstanding = 0;
+	client_unlinked(c);
+	(void)client_resume(c);
+}

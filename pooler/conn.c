@@ -1,0 +1,346 @@
+/*
+ * conn.c: libuv plumbing shared by clients and servers: read buffers from
+ * the iobuf pool, try-write-then-queue forwarding with backpressure, and an
+ * idempotent close whose callback is the only place memory is released.
+ */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "list.h"
+#include "util.h"
+
+/* A queued write owns exactly one of: an iobuf, or a heap copy. */
+struct write_req {
+	uv_write_t req;
+	struct iobuf *iob;
+	void *heap;
+};
+
+static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_on_write_done(uv_write_t *req, int status);
+static void conn_on_close(uv_handle_t *h);
+
+void conn_init(struct conn *c, enum conn_kind kind, const struct conn_ops *ops, bool unix_sock)
+{
+	c->ops = ops;
+	c->kind = kind;
+	c->flags = unix_sock ? CONN_F_UNIX : 0;
+	c->pending_writes = 0;
+	c->rbuf = NULL;
+	c->bytes_in = 0;
+	c->bytes_out = 0;
+	proto_stream_init(&c->ps, kind == CONN_CLIENT ? PROTO_DIR_FRONTEND : PROTO_DIR_BACKEND,
+			  false);
+}
+
+int conn_read_start(struct conn *c)
+{
+	int rc;
+
+	if (c->flags & (CONN_F_READING | CONN_F_CLOSING))
+		return 0;
+	rc = uv_read_start(&c->h.stream, conn_on_alloc, conn_on_read);
+	if (rc == 0)
+		c->flags |= CONN_F_READING;
+	return rc;
+}
+
+void conn_read_stop(struct conn *c)
+{
+	if (!(c->flags & CONN_F_READING))
+		return;
+	uv_read_stop(&c->h.stream);
+	c->flags &= ~CONN_F_READING;
+}
+
+/*
+ * Hands out the free tail of the conn's buffer. Unhandled bytes are moved
+ * to the front first: they are at most one partial message the handler is
+ * waiting to see whole, so the copy is small and rare.
+ */
+static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = container_of(h, struct conn, h.handle);
+	struct iobuf *b = c->rbuf;
+	size_t size = iobuf_size();
+
+	(void)hint;
+	if (!b) {
+		b = iobuf_get();
+		c->rbuf = b;
+	} else if (b->start > 0) {
+		size_t left = iobuf_len(b);
+
+		memmove(b->data, b->data + b->start, left);
+		b->start = 0;
+		b->end = (uint32_t)left;
+	}
+	buf->base = (char *)b->data + b->end;
+	buf->len = size - b->end;
+}
+
+static void conn_release_empty_rbuf(struct conn *c)
+{
+	if (c->rbuf && c->rbuf->start == c->rbuf->end) {
+		iobuf_put(c->rbuf);
+		c->rbuf = NULL;
+	}
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = container_of(s, struct conn, h.stream);
+
+	(void)buf;
+	if (nread < 0) {
+		conn_release_empty_rbuf(c);
+		if (nread == UV_ENOBUFS) {
+			/* The handler let a partial message fill the buffer:
+			 * it is larger than anything we agreed to hold. */
+			c->ops->on_read_error(c, UV_E2BIG);
+			return;
+		}
+		c->ops->on_read_error(c, (int)nread);
+		return;
+	}
+	if (nread == 0) {
+		conn_release_empty_rbuf(c);
+		return;
+	}
+	c->rbuf->end += (uint32_t)nread;
+	c->bytes_in += (uint64_t)nread;
+	if (c->ops->on_data(c) == CONN_CLOSED)
+		return;
+	conn_release_empty_rbuf(c);
+}
+
+static struct write_req *write_req_new(void)
+{
+	struct write_req *wr = xmalloc(sizeof(*wr));
+
+	wr->iob = NULL;
+	wr->heap = NULL;
+	return wr;
+}
+
+static int conn_queue(struct conn *dst, struct write_req *wr, const uint8_t *p, size_t n)
+{
+	uv_buf_t ub = uv_buf_init((char *)p, (unsigned int)n);
+	int rc = uv_write(&wr->req, &dst->h.stream, &ub, 1, conn_on_write_done);
+
+	if (rc < 0) {
+		if (wr->iob)
+			iobuf_put(wr->iob);
+		free(wr->heap);
+		free(wr);
+		return rc;
+	}
+	dst->pending_writes++;
+	dst->bytes_out += n;
+	return 0;
+}
+
+/*
+ * Tries a direct write (one syscall, no allocation) and reports how many
+ * bytes went out, or a negative error other than EAGAIN.
+ */
+static ssize_t conn_try_write(struct conn *dst, const uint8_t *p, size_t n)
+{
+	uv_buf_t ub = uv_buf_init((char *)p, (unsigned int)n);
+	int rc;
+
+	if (dst->flags & CONN_F_CLOSING)
+		return UV_EPIPE;
+	rc = uv_try_write(&dst->h.stream, &ub, 1);
+	if (rc == UV_EAGAIN || rc == UV_ENOSYS)
+		return 0;
+	if (rc > 0)
+		dst->bytes_out += (uint64_t)rc;
+	return rc;
+}
+
+int conn_forward(struct conn *src, struct conn *dst, size_t n)
+{
+	struct iobuf *b = src->rbuf;
+	const uint8_t *p = b->data + b->start;
+	ssize_t done;
+	struct write_req *wr;
+	struct iobuf *tail;
+	size_t left;
+
+	if (n == 0)
+		return 0;
+	done = conn_try_write(dst, p, n);
+	if (done < 0)
+		return (int)done;
+	b->start += (uint32_t)n;
+	if ((size_t)done == n)
+		return 0;
+
+	/* The rest waits in dst's queue; the buffer goes with it. */
+	left = iobuf_len(b);
+	tail = NULL;
+	if (left > 0) {
+		tail = iobuf_get();
+		memcpy(tail->data, b->data + b->start, left);
+		tail->end = (uint32_t)left;
+	}
+	src->rbuf = tail;
+	wr = write_req_new();
+	wr->iob = b;
+	conn_read_stop(src);
+	src->flags |= CONN_F_BLOCKED;
+	return conn_queue(dst, wr, p + done, n - (size_t)done);
+}
+
+void conn_unblock(struct conn *c)
+{
+	if (!(c->flags & CONN_F_BLOCKED))
+		return;
+	c->flags &= ~CONN_F_BLOCKED;
+	if (conn_read_start(c) < 0)
+		conn_close(c);
+}
+
+int conn_send_bytes(struct conn *dst, const void *p, size_t n)
+{
+	ssize_t done;
+	struct write_req *wr;
+
+	if (n == 0)
+		return 0;
+	done = conn_try_write(dst, p, n);
+	if (done < 0)
+		return (int)done;
+	if ((size_t)done == n)
+		return 0;
+	wr = write_req_new();
+	wr->heap = xmalloc(n - (size_t)done);
+	memcpy(wr->heap, (const uint8_t *)p + done, n - (size_t)done);
+	return conn_queue(dst, wr, wr->heap, n - (size_t)done);
+}
+
+int conn_send_buf(struct conn *dst, struct proto_buf *b)
+{
+	int rc;
+
+	if (!proto_buf_ok(b)) {
+		proto_buf_reset(b);
+		return UV_ENOMEM;
+	}
+	rc = conn_send_bytes(dst, b->data, b->len);
+	proto_buf_reset(b);
+	return rc;
+}
+
+static void conn_on_write_done(uv_write_t *req, int status)
+{
+	struct write_req *wr = container_of(req, struct write_req, req);
+	struct conn *dst = container_of(req->handle, struct conn, h.stream);
+
+	if (wr->iob)
+		iobuf_put(wr->iob);
+	free(wr->heap);
+	free(wr);
+	dst->pending_writes--;
+	if (dst->flags & CONN_F_CLOSING)
+		return;
+	if (status < 0) {
+		dst->ops->on_read_error(dst, status);
+		return;
+	}
+	if (dst->pending_writes > 0)
+		return;
+	if (dst->flags & CONN_F_CLOSE_AFTER_FLUSH) {
+		conn_close(dst);
+		return;
+	}
+	dst->ops->on_drained(dst);
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->flags & CONN_F_CLOSING)
+		return;
+	c->flags |= CONN_F_CLOSING;
+	conn_read_stop(c);
+	uv_close(&c->h.handle, conn_on_close);
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+	if (c->flags & CONN_F_CLOSING)
+		return;
+	conn_read_stop(c);
+	if (c->pending_writes == 0) {
+		conn_close(c);
+		return;
+	}
+	c->flags |= CONN_F_CLOSE_AFTER_FLUSH;
+}
+
+static void conn_on_close(uv_handle_t *h)
+{
+	struct conn *c = container_of(h, struct conn, h.handle);
+
+	if (c->rbuf) {
+		iobuf_put(c->rbuf);
+		c->rbuf = NULL;
+	}
+	c->ops->on_closed(c);
+}
+
+static void addr_to_text(const struct sockaddr_storage *ss, char *addr, size_t addrlen, int *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, addr, (socklen_t)addrlen);
+		*port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, (socklen_t)addrlen);
+		*port = ntohs(sin6->sin6_port);
+	} else {
+		util_strlcpy(addr, "unix", addrlen);
+		*port = 0;
+	}
+}
+
+void conn_peer_addr(const struct conn *c, char *addr, size_t addrlen, int *port)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	if ((c->flags & CONN_F_UNIX) ||
+	    uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0)
+		ss.ss_family = AF_UNIX;
+	addr_to_text(&ss, addr, addrlen, port);
+}
+
+void conn_local_addr(const struct conn *c, char *addr, size_t addrlen, int *port)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	if ((c->flags & CONN_F_UNIX) ||
+	    uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0)
+		ss.ss_family = AF_UNIX;
+	addr_to_text(&ss, addr, addrlen, port);
+}
+
+int conn_fd(const struct conn *c)
+{
+	uv_os_fd_t fd;
+
+	if (uv_fileno(&c->h.handle, &fd) != 0)
+		return -1;
+	return fd;
+}

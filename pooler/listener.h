@@ -1,0 +1,31 @@
+/*
+ * listener.h: the sockets clients connect to: TCP on each listen_addr and
+ * a unix socket in unix_socket_dir, both on listen_port.
+ */
+#ifndef PGMUX_LISTENER_H
+#define PGMUX_LISTENER_H
+
+#include <uv.h>
+
+#include "list.h"
+
+struct listener {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	struct list_node node; /* g_pooler.listeners */
+	char addr[128];        /* for logs and SHOW FDS */
+	int port;
+	char *unix_path;       /* socket file to unlink on close, or NULL */
+	bool is_unix;
+};
+
+/* Opens every listener the config asks for; 0 or -1 (logged). */
+int listener_start_all(void);
+/* Closes every listener (shutdown). */
+void listener_close_all(void);
+
+#endif /* PGMUX_LISTENER_H */

@@ -1,0 +1,238 @@
+/*
+ * pool.c: pools keyed by (database, user). Decides which client gets which
+ * server: an idle server goes to the longest-waiting client (FIFO), the pool
+ * grows one login at a time per waiter up to pool_size, and the first login
+ * supplies the parameters every client of the pool is welcomed with.
+ */
+#include "pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "log.h"
+#include "pooler.h"
+#include "server.h"
+#include "util.h"
+
+static char *pool_key(const char *db, const char *user, size_t *len)
+{
+	size_t dl = strlen(db);
+	size_t ul = strlen(user);
+	char *k = xmalloc(dl + ul + 2);
+
+	memcpy(k, db, dl);
+	k[dl] = '\x01';
+	memcpy(k + dl + 1, user, ul + 1);
+	*len = dl + ul + 1;
+	return k;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Copies what the pool needs from its database entry. */
+static void pool_configure(struct pool *p, const struct cfg_db *db)
+{
+	const struct cfg *cfg = g_pooler.cfg;
+	const struct cfg_user *u = cfg_find_user(cfg, p->user_name);
+
+	free(p->host);
+	free(p->server_db);
+	free(p->password);
+	p->host = dup_or_null(db->host);
+	p->port = db->port > 0 ? db->port : 5432;
+	/* The "*" entry names no database: the client's name is used. */
+	p->server_db = xstrdup(db->dbname ? db->dbname : p->db_name);
+	p->password = db->user && db->password ? xstrdup(db->password) : NULL;
+	p->pool_size = db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size;
+	if (u && u->pool_size >= 0)
+		p->pool_size = u->pool_size;
+	p->mode = db->pool_mode >= 0 ? (enum pool_mode)db->pool_mode : cfg->pool_mode;
+	if (u && u->pool_mode >= 0)
+		p->mode = (enum pool_mode)u->pool_mode;
+}
+
+struct pool *pool_get(const struct cfg_db *db, const char *client_db, const char *user)
+{
+	struct pool *p;
+	size_t klen;
+	char *key = pool_key(client_db, user, &klen);
+
+	HASH_FIND(hh, g_pooler.pools, key, klen, p);
+	if (p) {
+		free(key);
+		return p;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->key = key;
+	p->db_name = xstrdup(client_db);
+	p->user_name = xstrdup(user);
+	list_init(&p->welcome_clients);
+	list_init(&p->idle_clients);
+	list_init(&p->waiting_clients);
+	list_init(&p->active_clients);
+	list_init(&p->login_servers);
+	list_init(&p->idle_servers);
+	list_init(&p->active_servers);
+	pool_configure(p, db);
+	HASH_ADD_KEYPTR(hh, g_pooler.pools, p->key, klen, p);
+	log_info("new pool %s@%s: pool_size=%d pool_mode=%s server=%s:%d/%s", user, client_db,
+		 p->pool_size, cfg_pool_mode_str(p->mode), p->host ? p->host : "unix", p->port,
+		 p->server_db);
+	return p;
+}
+
+void pool_apply_config(void)
+{
+	struct pool *p;
+	struct pool *tmp;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		const struct cfg_db *db = cfg_find_db(g_pooler.cfg, p->db_name);
+
+		if (db)
+			pool_configure(p, db);
+		pool_launch_servers(p);
+	}
+}
+
+static void pool_free(struct pool *p)
+{
+	free(p->key);
+	free(p->db_name);
+	free(p->user_name);
+	free(p->host);
+	free(p->server_db);
+	free(p->password);
+	free(p->welcome);
+	free(p->server_version);
+	free(p->last_error_sqlstate);
+	free(p->last_error_message);
+	free(p);
+}
+
+void pool_free_all(void)
+{
+	struct pool *p;
+	struct pool *tmp;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		HASH_DEL(g_pooler.pools, p);
+		pool_free(p);
+	}
+}
+
+uint32_t pool_server_total(const struct pool *p)
+{
+	return (uint32_t)(p->login_servers.count + p->idle_servers.count +
+			  p->active_servers.count);
+}
+
+void pool_launch_servers(struct pool *p)
+{
+	size_t want = p->waiting_clients.count;
+	size_t need;
+
+	if (g_pooler.run_state == POOLER_SHUTDOWN_NOW)
+		return;
+	if (!list_empty(&p->welcome_clients) && want == 0)
+		want = 1;
+	/* Counted once: a launch that fails at once must not be retried in
+	 * a tight loop. */
+	need = want > p->login_servers.count ? want - p->login_servers.count : 0;
+	while (need-- > 0 && pool_server_total(p) < (uint32_t)p->pool_size)
+		server_launch(p);
+	if (want > 0 && pool_server_total(p) == 0 && p->pool_size <= 0)
+		log_warn("pool %s@%s has pool_size 0: %zu clients cannot be served", p->user_name,
+			 p->db_name, want);
+}
+
+bool pool_acquire(struct pool *p, struct client *c)
+{
+	struct list_node *n = list_last(&p->idle_servers);
+
+	if (n && list_empty(&p->waiting_clients)) {
+		/* Most recently used first: its caches are warm. */
+		server_link(container_of(n, struct server, node), c);
+		return true;
+	}
+	c->wait_start_us = util_now_us();
+	client_set_state(c, CLIENT_WAITING);
+	pool_launch_servers(p);
+	return false;
+}
+
+void pool_server_ready(struct server *s)
+{
+	struct pool *p = s->pool;
+	struct list_node *n = list_first(&p->waiting_clients);
+	struct client *c;
+
+	if (!n || g_pooler.run_state == POOLER_SHUTDOWN_NOW) {
+		server_set_state(s, SERVER_IDLE);
+		pooler_maybe_finish_shutdown();
+		return;
+	}
+	c = container_of(n, struct client, node);
+	server_link(s, c);
+	(void)client_resume(c);
+}
+
+void pool_want_welcome(struct pool *p)
+{
+	pool_launch_servers(p);
+}
+
+void pool_set_welcome(struct pool *p, const struct proto_buf *params, const char *server_version)
+{
+	struct list_node *it;
+	struct list_node *tmp;
+
+	free(p->welcome);
+	p->welcome = xmalloc(params->len);
+	memcpy(p->welcome, params->data, params->len);
+	p->welcome_len = params->len;
+	free(p->server_version);
+	p->server_version = server_version ? xstrdup(server_version) : NULL;
+	list_foreach_safe(&p->welcome_clients, it, tmp)
+	{
+		client_welcome(container_of(it, struct client, node));
+	}
+}
+
+static void pool_fail_list(struct list *l, const char *sqlstate, const char *message)
+{
+	struct list_node *it;
+	struct list_node *tmp;
+
+	list_foreach_safe(l, it, tmp)
+	{
+		client_fatal(container_of(it, struct client, node), sqlstate, "%s", message);
+	}
+}
+
+void pool_login_failed(struct pool *p, const char *sqlstate, const char *message)
+{
+	free(p->last_error_sqlstate);
+	free(p->last_error_message);
+	p->last_error_sqlstate = xstrdup(sqlstate);
+	p->last_error_message = xstrdup(message);
+	p->last_login_failure_us = util_now_us();
+	log_warn("pool %s@%s: server login failed: %s (%s)", p->user_name, p->db_name, message,
+		 sqlstate);
+	/*
+	 * Clients that some live or still-connecting server will serve keep
+	 * waiting; if this was the last hope, they hear why now rather than
+	 * hang. (The failing server is still counted in login_servers here.)
+	 */
+	if (p->idle_servers.count + p->active_servers.count > 0 || p->login_servers.count > 1)
+		return;
+	pool_fail_list(&p->welcome_clients, sqlstate, message);
+	pool_fail_list(&p->waiting_clients, sqlstate, message);
+}

@@ -1,0 +1,1000 @@
+/*
+ * server.c: server connection state machine. Owns struct server from
+ * launch to close_cb: connect (TCP or unix socket), log in to PostgreSQL
+ * with trust, cleartext, md5 or SCRAM-SHA-256, then forward its answers to
+ * the linked client, watching ReadyForQuery to know when the client's
+ * transaction is over and the server can go back to the pool.
+ */
+#include "server.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "auth_md5.h"
+#include "auth_scram.h"
+#include "client.h"
+#include "log.h"
+#include "pool.h"
+#include "pooler.h"
+#include "proto.h"
+#include "proto_parse.h"
+#include "util.h"
+
+#define SERVER_DEFAULT_SOCKET_DIR "/var/run/postgresql"
+
+/* Login-only state, freed once the server is ready. */
+struct server_login {
+	struct proto_buf params; /* ParameterStatus messages, verbatim */
+	char *server_version;
+	struct scram_client scram;
+	char user[128];
+};
+
+/* A name lookup outlives its server if the server closes first. */
+struct server_resolve {
+	uv_getaddrinfo_t req;
+	struct server *server; /* NULL once the server has gone */
+};
+
+/* A CancelRequest on its own short-lived connection. */
+struct cancel_conn {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	uv_connect_t connect_req;
+	uv_write_t write_req;
+	uint8_t packet[16];
+};
+
+static enum conn_rc server_on_data(struct conn *conn);
+static void server_on_read_error(struct conn *conn, int status);
+static void server_on_drained(struct conn *conn);
+static void server_on_closed(struct conn *conn);
+
+static const struct conn_ops server_ops = {
+	.on_data = server_on_data,
+	.on_read_error = server_on_read_error,
+	.on_drained = server_on_drained,
+	.on_closed = server_on_closed,
+};
+
+const char *server_state_str(enum server_state st)
+{
+	switch (st) {
+	case SERVER_CONNECTING:
+		return "connecting";
+	case SERVER_LOGIN:
+		return "login";
+	case SERVER_IDLE:
+		return "idle";
+	case SERVER_ACTIVE:
+		return "active";
+	case SERVER_RESETTING:
+		return "resetting";
+	case SERVER_CLOSED:
+		return "closed";
+	}
+	return "unknown";
+}
+
+void server_ident(const struct server *s, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "S-%u %s@%s %s:%d pid=%u", s->id, s->pool->user_name,
+		 s->pool->db_name, s->pool->host ? s->pool->host : "unix", s->pool->port,
+		 s->be_pid);
+}
+
+static void server_logv(const struct server *s, enum log_level lvl, const char *fmt, va_list ap)
+{
+	char ident[200];
+	char msg[512];
+
+	server_ident(s, ident, sizeof(ident));
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_msg(lvl, "%s: %s", ident, msg);
+}
+
+static void server_logf(const struct server *s, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void server_logf(const struct server *s, enum log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	server_logv(s, lvl, fmt, ap);
+	va_end(ap);
+}
+
+static struct list *server_list_for(struct server *s, enum server_state st)
+{
+	switch (st) {
+	case SERVER_CONNECTING:
+	case SERVER_LOGIN:
+		return &s->pool->login_servers;
+	case SERVER_IDLE:
+		return &s->pool->idle_servers;
+	case SERVER_ACTIVE:
+	case SERVER_RESETTING:
+		return &s->pool->active_servers;
+	case SERVER_CLOSED:
+		return NULL;
+	}
+	log_fatal("bad server state %d", (int)st);
+	abort();
+}
+
+static bool server_transition_ok(enum server_state from, enum server_state to)
+{
+	if (to == SERVER_CLOSED)
+		return from != SERVER_CLOSED;
+	switch (from) {
+	case SERVER_CONNECTING:
+		return to == SERVER_LOGIN;
+	case SERVER_LOGIN:
+		return to == SERVER_IDLE || to == SERVER_ACTIVE;
+	case SERVER_IDLE:
+		return to == SERVER_ACTIVE;
+	case SERVER_ACTIVE:
+		return to == SERVER_IDLE || to == SERVER_ACTIVE || to == SERVER_RESETTING;
+	case SERVER_RESETTING:
+		return to == SERVER_IDLE || to == SERVER_ACTIVE;
+	case SERVER_CLOSED:
+		return false;
+	}
+	return false;
+}
+
+void server_set_state(struct server *s, enum server_state next)
+{
+	struct list *from;
+	struct list *to;
+
+	if (!server_transition_ok(s->state, next)) {
+		log_fatal("S-%u: illegal server transition %s -> %s", s->id,
+			  server_state_str(s->state), server_state_str(next));
+		abort();
+	}
+	from = server_list_for(s, s->state);
+	to = server_list_for(s, next);
+	s->state = next;
+	if (from == to)
+		return;
+	if (from)
+		list_remove(from, &s->node);
+	if (to)
+		list_append(to, &s->node);
+}
+
+/* ---- launch and connect ---- */
+
+static void server_on_connect(uv_connect_t *req, int status);
+static void server_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+
+static bool server_uses_unix_socket(const struct pool *p)
+{
+	return !p->host || !p->host[0] || p->host[0] == '/';
+}
+
+static void server_connect_unix(struct server *s)
+{
+	const struct pool *p = s->pool;
+	const char *dir = p->host && p->host[0] ? p->host : SERVER_DEFAULT_SOCKET_DIR;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", dir, p->port);
+	uv_pipe_connect(&s->connect_req, &s->conn.h.pipe, path, server_on_connect);
+}
+
+static void server_connect_addr(struct server *s, const struct sockaddr *sa)
+{
+	int rc = uv_tcp_connect(&s->connect_req, &s->conn.h.tcp, sa, server_on_connect);
+
+	if (rc < 0) {
+		pool_login_failed(s->pool, "08006", uv_strerror(rc));
+		server_close(s, "connect failed: %s", uv_strerror(rc));
+	}
+}
+
+void server_launch(struct pool *p)
+{
+	struct server *s = xcalloc(1, sizeof(*s));
+	struct sockaddr_storage ss;
+	bool unix_sock = server_uses_unix_socket(p);
+
+	list_node_init(&s->node);
+	s->id = ++g_pooler.next_server_id;
+	s->pool = p;
+	s->state = SERVER_CONNECTING;
+	s->tx_status = PROTO_TX_IDLE;
+	s->connect_time_us = util_wall_us();
+	list_append(&p->login_servers, &s->node);
+	g_pooler.server_count++;
+	if (unix_sock)
+		uv_pipe_init(g_pooler.loop, &s->conn.h.pipe, 0);
+	else
+		uv_tcp_init(g_pooler.loop, &s->conn.h.tcp);
+	conn_init(&s->conn, CONN_SERVER, &server_ops, unix_sock);
+	s->conn.ps.authed = true;
+	server_logf(s, LOG_LVL_DEBUG, "launching new connection");
+
+	if (unix_sock) {
+		server_connect_unix(s);
+		return;
+	}
+	if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&ss) == 0 ||
+	    uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&ss) == 0) {
+		server_connect_addr(s, (const struct sockaddr *)&ss);
+		return;
+	}
+	{
+		struct server_resolve *r = xcalloc(1, sizeof(*r));
+		struct addrinfo hints;
+		char port[16];
+		int rc;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(port, sizeof(port), "%d", p->port);
+		r->server = s;
+		s->resolve = &r->req;
+		rc = uv_getaddrinfo(g_pooler.loop, &r->req, server_on_resolved, p->host, port,
+				    &hints);
+		if (rc < 0) {
+			s->resolve = NULL;
+			free(r);
+			pool_login_failed(p, "08006", uv_strerror(rc));
+			server_close(s, "could not resolve %s: %s", p->host, uv_strerror(rc));
+		}
+	}
+}
+
+static void server_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct server_resolve *r = container_of(req, struct server_resolve, req);
+	struct server *s = r->server;
+
+	free(r);
+	if (!s) {
+		uv_freeaddrinfo(res);
+		return;
+	}
+	s->resolve = NULL;
+	if (status < 0 || !res) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "could not resolve host \"%s\": %s", s->pool->host,
+			 uv_strerror(status));
+		pool_login_failed(s->pool, "08006", msg);
+		server_close(s, "%s", msg);
+		uv_freeaddrinfo(res);
+		return;
+	}
+	server_connect_addr(s, res->ai_addr);
+	uv_freeaddrinfo(res);
+}
+
+static void server_send_startup(struct server *s)
+{
+	const struct cfg_db *db = cfg_find_db(g_pooler.cfg, s->pool->db_name);
+	const char *params[16];
+	struct proto_buf b;
+	size_t n = 0;
+
+	params[n++] = "user";
+	params[n++] = s->pool->user_name;
+	params[n++] = "database";
+	params[n++] = s->pool->server_db;
+	if (db && db->client_encoding) {
+		params[n++] = "client_encoding";
+		params[n++] = db->client_encoding;
+	}
+	if (db && db->datestyle) {
+		params[n++] = "datestyle";
+		params[n++] = db->datestyle;
+	}
+	if (db && db->timezone) {
+		params[n++] = "timezone";
+		params[n++] = db->timezone;
+	}
+	if (db && db->application_name) {
+		params[n++] = "application_name";
+		params[n++] = db->application_name;
+	}
+	params[n] = NULL;
+	proto_buf_init(&b, 8192);
+	proto_build_startup(&b, params);
+	if (conn_send_buf(&s->conn, &b) < 0)
+		server_logf(s, LOG_LVL_WARNING, "could not send startup packet");
+	proto_buf_free(&b);
+}
+
+static void server_on_connect(uv_connect_t *req, int status)
+{
+	struct server *s = container_of(req, struct server, connect_req);
+
+	if (status == UV_ECANCELED || s->state == SERVER_CLOSED)
+		return;
+	if (status < 0) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "could not connect to server: %s",
+			 uv_strerror(status));
+		pool_login_failed(s->pool, "08006", msg);
+		server_close(s, "%s", msg);
+		return;
+	}
+	s->conn.flags |= CONN_F_CONNECTED;
+	if (s->conn.h.handle.type == UV_TCP) {
+		uv_tcp_nodelay(&s->conn.h.tcp, 1);
+		if (g_pooler.cfg->tcp_keepalive)
+			uv_tcp_keepalive(&s->conn.h.tcp, 1,
+					 g_pooler.cfg->tcp_keepidle > 0 ?
+						 (unsigned)g_pooler.cfg->tcp_keepidle :
+						 7200);
+	}
+	s->login = xcalloc(1, sizeof(*s->login));
+	proto_buf_init(&s->login->params, 64 * 1024);
+	util_strlcpy(s->login->user, s->pool->user_name, sizeof(s->login->user));
+	server_set_state(s, SERVER_LOGIN);
+	if (conn_read_start(&s->conn) < 0) {
+		pool_login_failed(s->pool, "08006", "could not read from server");
+		server_close(s, "could not start reading");
+		return;
+	}
+	server_send_startup(s);
+}
+
+/* ---- login ---- */
+
+static void server_free_login(struct server *s)
+{
+	if (!s->login)
+		return;
+	proto_buf_free(&s->login->params);
+	free(s->login->server_version);
+	OPENSSL_cleanse(&s->login->scram, sizeof(s->login->scram));
+	free(s->login);
+	s->login = NULL;
+}
+
+static enum conn_rc server_login_fail(struct server *s, const char *sqlstate, const char *msg)
+{
+	pool_login_failed(s->pool, sqlstate, msg);
+	server_close(s, "login failed: %s", msg);
+	return CONN_CLOSED;
+}
+
+static int server_send_password(struct server *s, const char *password)
+{
+	struct proto_buf b;
+	int rc;
+
+	proto_buf_init(&b, 4096);
+	proto_build_password(&b, password);
+	rc = conn_send_buf(&s->conn, &b);
+	proto_buf_free(&b);
+	return rc;
+}
+
+static enum conn_rc server_auth_md5(struct server *s, const char *password, const uint8_t *salt,
+				    size_t salt_len)
+{
+	char secret[MD5_SECRET_LEN + 1];
+	char resp[MD5_SECRET_LEN + 1];
+
+	if (salt_len != 4)
+		return server_login_fail(s, "08P01", "malformed md5 request from server");
+	if (md5_is_secret(password))
+		util_strlcpy(secret, password, sizeof(secret));
+	else
+		md5_secret(password, s->pool->user_name, secret);
+	md5_response(secret, salt, resp);
+	if (server_send_password(s, resp) < 0)
+		return server_login_fail(s, "08006", "could not send password");
+	return CONN_OK;
+}
+
+static enum conn_rc server_auth_sasl(struct server *s, const char *password,
+				     const uint8_t *payload, size_t len)
+{
+	char out[SCRAM_MSG_MAX];
+	size_t outlen;
+	struct proto_buf b;
+	int rc;
+
+	if (!proto_sasl_has_mechanism(payload, len, "SCRAM-SHA-256"))
+		return server_login_fail(s, "28000", "server offers no supported SASL mechanism");
+	if (md5_is_secret(password) || scram_is_secret(password))
+		return server_login_fail(s, "28P01",
+					 "server wants SCRAM but only a hashed password is known");
+	rc = scram_client_first(&s->login->scram, password, NULL, out, sizeof(out), &outlen);
+	if (rc != SCRAM_OK)
+		return server_login_fail(s, "08006", "SCRAM client-first failed");
+	proto_buf_init(&b, 4096);
+	proto_build_sasl_initial(&b, "SCRAM-SHA-256", out, outlen);
+	rc = conn_send_buf(&s->conn, &b);
+	proto_buf_free(&b);
+	if (rc < 0)
+		return server_login_fail(s, "08006", "could not send SASL message");
+	return CONN_OK;
+}
+
+static enum conn_rc server_auth_sasl_continue(struct server *s, const uint8_t *payload,
+					      size_t len)
+{
+	char out[SCRAM_MSG_MAX];
+	size_t outlen;
+	struct proto_buf b;
+	int rc;
+
+	rc = scram_client_final(&s->login->scram, payload, len, out, sizeof(out), &outlen);
+	if (rc != SCRAM_OK)
+		return server_login_fail(s, "08P01", "malformed SCRAM server-first message");
+	proto_buf_init(&b, 4096);
+	proto_build_sasl_response(&b, out, outlen);
+	rc = conn_send_buf(&s->conn, &b);
+	proto_buf_free(&b);
+	if (rc < 0)
+		return server_login_fail(s, "08006", "could not send SASL message");
+	return CONN_OK;
+}
+
+static enum conn_rc server_on_auth(struct server *s, const uint8_t *body, size_t len)
+{
+	const char *password;
+	const uint8_t *payload;
+	size_t plen;
+	uint32_t code;
+
+	if (!proto_parse_auth(body, len, &code, &payload, &plen))
+		return server_login_fail(s, "08P01", "malformed authentication request");
+	if (code == PROTO_AUTH_OK)
+		return CONN_OK;
+	if (code == PROTO_AUTH_SASL_FINAL) {
+		if (scram_client_verify(&s->login->scram, payload, plen) != SCRAM_OK)
+			return server_login_fail(s, "28P01",
+						 "server's SCRAM signature did not verify");
+		return CONN_OK;
+	}
+	if (code == PROTO_AUTH_SASL_CONTINUE)
+		return server_auth_sasl_continue(s, payload, plen);
+
+	password = auth_server_password(s->pool->user_name, s->pool->password);
+	if (!password)
+		return server_login_fail(s, "28P01", "server asks for a password and none is configured");
+	switch (code) {
+	case PROTO_AUTH_CLEARTEXT:
+		if (md5_is_secret(password) || scram_is_secret(password))
+			return server_login_fail(
+				s, "28P01", "server wants cleartext but only a hashed password is known");
+		if (server_send_password(s, password) < 0)
+			return server_login_fail(s, "08006", "could not send password");
+		return CONN_OK;
+	case PROTO_AUTH_MD5:
+		return server_auth_md5(s, password, payload, plen);
+	case PROTO_AUTH_SASL:
+		return server_auth_sasl(s, password, payload, plen);
+	default:
+		break;
+	}
+	{
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "unsupported authentication method %u", code);
+		return server_login_fail(s, "28000", msg);
+	}
+}
+
+static void server_login_complete(struct server *s)
+{
+	struct pool *p = s->pool;
+
+	if (!p->welcome)
+		pool_set_welcome(p, &s->login->params, s->login->server_version);
+	server_free_login(s);
+	s->last_used_us = util_now_us();
+	server_logf(s, LOG_LVL_DEBUG, "login complete");
+	pool_server_ready(s);
+}
+
+static enum conn_rc server_login_message(struct server *s, const struct proto_msg *m,
+					 const uint8_t *raw)
+{
+	switch (m->type) {
+	case PROTO_BE_AUTH:
+		return server_on_auth(s, m->body, m->body_len);
+	case PROTO_BE_PARAMETER_STATUS: {
+		const char *name;
+		const char *value;
+
+		if (!proto_parse_parameter_status(m->body, m->body_len, &name, &value))
+			return server_login_fail(s, "08P01", "malformed ParameterStatus");
+		proto_put_bytes(&s->login->params, raw, m->total);
+		if (strcmp(name, "server_version") == 0) {
+			free(s->login->server_version);
+			s->login->server_version = xstrdup(value);
+		}
+		return CONN_OK;
+	}
+	case PROTO_BE_BACKEND_KEY_DATA:
+		if (!proto_parse_backend_key_data(m->body, m->body_len, &s->be_pid, &s->be_key))
+			return server_login_fail(s, "08P01", "malformed BackendKeyData");
+		return CONN_OK;
+	case PROTO_BE_ERROR_RESPONSE: {
+		struct proto_error_fields ef;
+
+		if (!proto_parse_error(m->body, m->body_len, &ef))
+			return server_login_fail(s, "08P01", "malformed ErrorResponse");
+		return server_login_fail(s, ef.sqlstate ? ef.sqlstate : "08006",
+					 ef.message ? ef.message : "server refused login");
+	}
+	case PROTO_BE_NOTICE_RESPONSE:
+	case PROTO_BE_NEGOTIATE_PROTOCOL_VERSION:
+		return CONN_OK;
+	case PROTO_BE_READY_FOR_QUERY:
+		if (!proto_buf_ok(&s->login->params))
+			return server_login_fail(s, "54000", "server parameters too large");
+		server_login_complete(s);
+		return CONN_OK;
+	default:
+		return server_login_fail(s, "08P01", "unexpected message during login");
+	}
+}
+
+static enum conn_rc server_login_data(struct server *s)
+{
+	struct iobuf *b = s->conn.rbuf;
+
+	while (s->state == SERVER_LOGIN && s->conn.rbuf == b && iobuf_len(b) > 0) {
+		struct proto_msg m;
+		size_t pos = b->start;
+		enum proto_frame_rc rc;
+		const uint8_t *raw;
+
+		rc = proto_stream_next(&s->conn.ps, b->data, b->end, &pos, &m);
+		if (rc == PROTO_FRAME_NEED_MORE)
+			return CONN_OK;
+		if (rc != PROTO_FRAME_OK)
+			return server_login_fail(s, "08P01", proto_frame_rc_str(rc));
+		if (!m.whole) {
+			if (m.total > iobuf_size())
+				return server_login_fail(s, "08P01", "login message too large");
+			return CONN_OK;
+		}
+		raw = b->data + pos;
+		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
+		b->start = (uint32_t)pos;
+		if (server_login_message(s, &m, raw) == CONN_CLOSED)
+			return CONN_CLOSED;
+	}
+	if (s->state == SERVER_CLOSED)
+		return CONN_CLOSED;
+	/* Logged in and possibly handed to a client already. */
+	if (s->state == SERVER_IDLE && s->conn.rbuf && iobuf_len(s->conn.rbuf) > 0) {
+		server_close(s, "server sent data after login");
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
+/* ---- linked traffic ---- */
+
+void server_link(struct server *s, struct client *c)
+{
+	s->client = c;
+	server_set_state(s, SERVER_ACTIVE);
+	client_linked(c, s);
+}
+
+static int server_send_reset(struct server *s)
+{
+	struct proto_buf b;
+	int rc;
+
+	proto_buf_init(&b, 16 * 1024);
+	proto_build_query(&b, g_pooler.cfg->server_reset_query);
+	rc = conn_send_buf(&s->conn, &b);
+	proto_buf_free(&b);
+	return rc;
+}
+
+void server_release(struct server *s, enum server_release_kind how)
+{
+	struct client *c = s->client;
+	const char *reset = g_pooler.cfg->server_reset_query;
+
+	if (c) {
+		s->client = NULL;
+		client_unlinked(c);
+	}
+	s->last_used_us = util_now_us();
+	if (how == SERVER_RELEASE_DIRTY || s->state == SERVER_CLOSED) {
+		server_close(s, "client left it in an unknown state");
+		return;
+	}
+	conn_unblock(&s->conn);
+	if (how == SERVER_RELEASE_RESET && reset && reset[0] &&
+	    g_pooler.run_state != POOLER_SHUTDOWN_NOW) {
+		if (server_send_reset(s) < 0) {
+			server_close(s, "could not send reset query");
+			return;
+		}
+		server_set_state(s, SERVER_RESETTING);
+		return;
+	}
+	pool_server_ready(s);
+}
+
+/* What the forward loop decided about the server once bytes are out. */
+enum server_outcome {
+	SERVER_KEEP,    /* still linked */
+	SERVER_RELEASE, /* the client's transaction is over */
+	SERVER_LOST,    /* PostgreSQL sent FATAL: the connection is ending */
+	SERVER_STMT_VIOLATION, /* statement mode, transaction left open */
+};
+
+static bool severity_is_fatal(const char *sev)
+{
+	return sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+}
+
+/*
+ * Walks the server's buffered messages. Most pass through untouched; the
+ * loop stops early to see a ReadyForQuery or ErrorResponse whole.
+ */
+static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *fatal,
+				       size_t fatal_len)
+{
+	struct client *c = s->client;
+	struct iobuf *b = s->conn.rbuf;
+	size_t pos = b->start;
+	enum server_outcome out = SERVER_KEEP;
+
+	for (;;) {
+		struct proto_msg m;
+		enum proto_frame_rc rc;
+
+		rc = proto_stream_next(&s->conn.ps, b->data, b->end, &pos, &m);
+		if (rc == PROTO_FRAME_NEED_MORE)
+			break;
+		if (rc != PROTO_FRAME_OK) {
+			snprintf(fatal, fatal_len, "invalid message from server: %s",
+				 proto_frame_rc_str(rc));
+			out = SERVER_LOST;
+			break;
+		}
+		if (m.type == PROTO_BE_READY_FOR_QUERY) {
+			uint8_t st;
+
+			if (!m.whole)
+				break;
+			if (!proto_parse_ready_for_query(m.body, m.body_len, &st)) {
+				snprintf(fatal, fatal_len, "malformed ReadyForQuery");
+				out = SERVER_LOST;
+				break;
+			}
+			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
+			if (c->outstanding > 0)
+				c->outstanding--;
+			c->tx_status = st;
+			s->tx_status = st;
+			c->copy_in = false;
+			if (c->outstanding > 0)
+				continue;
+			if (st == PROTO_TX_IDLE && s->pool->mode != POOL_MODE_SESSION) {
+				out = SERVER_RELEASE;
+				break;
+			}
+			if (st != PROTO_TX_IDLE && s->pool->mode == POOL_MODE_STATEMENT) {
+				out = SERVER_STMT_VIOLATION;
+				break;
+			}
+			continue;
+		}
+		if (m.type == PROTO_BE_ERROR_RESPONSE) {
+			struct proto_error_fields ef;
+
+			if (!m.whole && m.total <= iobuf_size())
+				break;
+			if (m.whole && proto_parse_error(m.body, m.body_len, &ef) &&
+			    severity_is_fatal(ef.severity)) {
+				/* Not forwarded: the client hears it from us with
+				 * a SQLSTATE it can act on. */
+				snprintf(fatal, fatal_len, "%s", ef.message ? ef.message : "FATAL");
+				out = SERVER_LOST;
+				break;
+			}
+			c->copy_in = false;
+		} else if (m.type == PROTO_BE_COPY_IN_RESPONSE) {
+			c->copy_in = true;
+		} else if (m.type == PROTO_BE_COMMAND_COMPLETE) {
+			c->copy_in = false;
+		}
+		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
+	}
+	*pos_out = pos;
+	return out;
+}
+
+static enum conn_rc server_lost(struct server *s, const char *why)
+{
+	struct client *c = s->client;
+
+	s->client = NULL;
+	if (c)
+		client_server_lost(c, why, s->conn.ps.body_left > 0);
+	server_close(s, "%s", why);
+	return CONN_CLOSED;
+}
+
+static enum conn_rc server_forward(struct server *s)
+{
+	struct client *c = s->client;
+	char fatal[512];
+	size_t pos;
+	size_t n;
+	enum server_outcome out;
+
+	fatal[0] = '\0';
+	out = server_scan(s, &pos, fatal, sizeof(fatal));
+	n = pos - s->conn.rbuf->start;
+	s->pool->stats.bytes_sent += n;
+	if (conn_forward(&s->conn, &c->conn, n) < 0) {
+		/* The client is unreachable; it takes its transaction with it. */
+		client_close(c, "could not send to client");
+		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+	}
+	switch (out) {
+	case SERVER_KEEP:
+		return CONN_OK;
+	case SERVER_RELEASE:
+		if (s->conn.rbuf && iobuf_len(s->conn.rbuf) > 0) {
+			server_release(s, SERVER_RELEASE_DIRTY);
+			return CONN_CLOSED;
+		}
+		server_release(s, SERVER_RELEASE_CLEAN);
+		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+	case SERVER_LOST:
+		return server_lost(s, fatal);
+	case SERVER_STMT_VIOLATION:
+		s->client = NULL;
+		c->server = NULL;
+		client_fatal(c, "25001", "transaction blocks not allowed in statement pooling mode");
+		server_close(s, "statement mode client opened a transaction");
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
+/* Bytes from a server nobody is using: notices are harmless, the rest
+ * (an error, a FATAL before shutdown) means it cannot be trusted. */
+static enum conn_rc server_idle_data(struct server *s)
+{
+	struct iobuf *b = s->conn.rbuf;
+	size_t pos = b->start;
+
+	for (;;) {
+		struct proto_msg m;
+		enum proto_frame_rc rc = proto_stream_next(&s->conn.ps, b->data, b->end, &pos, &m);
+
+		if (rc == PROTO_FRAME_NEED_MORE)
+			break;
+		if (rc != PROTO_FRAME_OK || (m.type != PROTO_BE_NOTICE_RESPONSE &&
+					     m.type != PROTO_BE_PARAMETER_STATUS &&
+					     m.type != PROTO_BE_NOTIFICATION_RESPONSE)) {
+			server_close(s, "idle server sent %s", proto_be_type_str(m.type));
+			return CONN_CLOSED;
+		}
+		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
+	}
+	b->start = (uint32_t)pos;
+	return CONN_OK;
+}
+
+/* Answers to server_reset_query are swallowed until ReadyForQuery. */
+static enum conn_rc server_reset_data(struct server *s)
+{
+	struct iobuf *b = s->conn.rbuf;
+	size_t pos = b->start;
+
+	for (;;) {
+		struct proto_msg m;
+		enum proto_frame_rc rc = proto_stream_next(&s->conn.ps, b->data, b->end, &pos, &m);
+		uint8_t st;
+
+		if (rc == PROTO_FRAME_NEED_MORE)
+			break;
+		if (rc != PROTO_FRAME_OK || m.type == PROTO_BE_ERROR_RESPONSE) {
+			server_close(s, "server_reset_query failed");
+			return CONN_CLOSED;
+		}
+		if (m.type != PROTO_BE_READY_FOR_QUERY) {
+			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
+			continue;
+		}
+		if (!m.whole)
+			break;
+		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
+		b->start = (uint32_t)pos;
+		if (!proto_parse_ready_for_query(m.body, m.body_len, &st) || st != PROTO_TX_IDLE ||
+		    iobuf_len(b) > 0) {
+			server_close(s, "server not idle after reset");
+			return CONN_CLOSED;
+		}
+		s->tx_status = st;
+		pool_server_ready(s);
+		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+	}
+	b->start = (uint32_t)pos;
+	return CONN_OK;
+}
+
+enum conn_rc server_resume(struct server *s)
+{
+	if (s->conn.rbuf && iobuf_len(s->conn.rbuf) > 0)
+		return server_on_data(&s->conn);
+	return CONN_OK;
+}
+
+static enum conn_rc server_on_data(struct conn *conn)
+{
+	struct server *s = container_of(conn, struct server, conn);
+
+	switch (s->state) {
+	case SERVER_LOGIN:
+		return server_login_data(s);
+	case SERVER_ACTIVE:
+		return server_forward(s);
+	case SERVER_IDLE:
+		return server_idle_data(s);
+	case SERVER_RESETTING:
+		return server_reset_data(s);
+	case SERVER_CONNECTING:
+	case SERVER_CLOSED:
+		break;
+	}
+	return CONN_CLOSED;
+}
+
+static void server_on_read_error(struct conn *conn, int status)
+{
+	struct server *s = container_of(conn, struct server, conn);
+	const char *why = status == UV_EOF ? "server closed the connection unexpectedly" :
+					     uv_strerror(status);
+
+	switch (s->state) {
+	case SERVER_CONNECTING:
+	case SERVER_LOGIN:
+		pool_login_failed(s->pool, "08006", why);
+		server_close(s, "login failed: %s", why);
+		return;
+	case SERVER_ACTIVE:
+		(void)server_lost(s, why);
+		return;
+	case SERVER_IDLE:
+	case SERVER_RESETTING:
+		server_close(s, "%s", why);
+		return;
+	case SERVER_CLOSED:
+		return;
+	}
+}
+
+/* The client's request reached the server: let the client send more. */
+static void server_on_drained(struct conn *conn)
+{
+	struct server *s = container_of(conn, struct server, conn);
+
+	if (s->client)
+		conn_unblock(&s->client->conn);
+}
+
+void server_close(struct server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->state == SERVER_CLOSED)
+		return;
+	va_start(ap, fmt);
+	server_logv(s, s->state == SERVER_IDLE ? LOG_LVL_DEBUG : LOG_LVL_LOG, fmt, ap);
+	va_end(ap);
+	if (s->client) {
+		struct client *c = s->client;
+
+		s->client = NULL;
+		client_server_lost(c, "server connection closed", s->conn.ps.body_left > 0);
+	}
+	if (s->resolve) {
+		struct server_resolve *r = container_of(s->resolve, struct server_resolve, req);
+
+		r->server = NULL;
+		uv_cancel((uv_req_t *)s->resolve);
+		s->resolve = NULL;
+	}
+	server_set_state(s, SERVER_CLOSED);
+	conn_close(&s->conn);
+}
+
+static void server_on_closed(struct conn *conn)
+{
+	struct server *s = container_of(conn, struct server, conn);
+	struct pool *p = s->pool;
+
+	server_free_login(s);
+	free(s);
+	g_pooler.server_count--;
+	if (g_pooler.run_state != POOLER_SHUTDOWN_NOW)
+		pool_launch_servers(p);
+	pooler_maybe_finish_shutdown();
+}
+
+/* ---- cancel ---- */
+
+static void cancel_on_close(uv_handle_t *h)
+{
+	free(container_of(h, struct cancel_conn, h.handle));
+}
+
+static void cancel_on_written(uv_write_t *req, int status)
+{
+	struct cancel_conn *cc = container_of(req, struct cancel_conn, write_req);
+
+	(void)status;
+	/* PostgreSQL closes the connection itself; closing ours is enough. */
+	uv_close(&cc->h.handle, cancel_on_close);
+}
+
+static void cancel_on_connect(uv_connect_t *req, int status)
+{
+	struct cancel_conn *cc = container_of(req, struct cancel_conn, connect_req);
+	uv_buf_t buf = uv_buf_init((char *)cc->packet, sizeof(cc->packet));
+
+	if (status < 0 || uv_write(&cc->write_req, &cc->h.stream, &buf, 1, cancel_on_written) < 0) {
+		if (status != UV_ECANCELED)
+			log_warn("cancel request could not reach server: %s", uv_strerror(status));
+		if (!uv_is_closing(&cc->h.handle))
+			uv_close(&cc->h.handle, cancel_on_close);
+	}
+}
+
+void server_send_cancel(struct server *s)
+{
+	struct cancel_conn *cc = xcalloc(1, sizeof(*cc));
+	uint32_t v[4] = { htonl(16), htonl(PROTO_CANCEL_REQUEST_CODE), htonl(s->be_pid),
+			  htonl(s->be_key) };
+
+	memcpy(cc->packet, v, sizeof(v));
+	if (s->conn.flags & CONN_F_UNIX) {
+		char path[512];
+		size_t len = sizeof(path);
+
+		uv_pipe_init(g_pooler.loop, &cc->h.pipe, 0);
+		if (uv_pipe_getpeername(&s->conn.h.pipe, path, &len) != 0) {
+			uv_close(&cc->h.handle, cancel_on_close);
+			return;
+		}
+		uv_pipe_connect(&cc->connect_req, &cc->h.pipe, path, cancel_on_connect);
+		return;
+	}
+	{
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+
+		uv_tcp_init(g_pooler.loop, &cc->h.tcp);
+		if (uv_tcp_getpeername(&s->conn.h.tcp, (struct sockaddr *)&ss, &len) != 0 ||
+		    uv_tcp_connect(&cc->connect_req, &cc->h.tcp, (struct sockaddr *)&ss,
+				   cancel_on_connect) != 0)
+			uv_close(&cc->h.handle, cancel_on_close);
+	}
+}

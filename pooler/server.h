@@ -1,0 +1,72 @@
+/*
+ * server.h: a connection from pgmux to PostgreSQL: connect, log in with
+ * whatever the server asks for (trust, cleartext, md5, SCRAM-SHA-256), then
+ * serve linked clients. server_set_state is the only place that moves it
+ * between its pool's lists.
+ */
+#ifndef PGMUX_SERVER_H
+#define PGMUX_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "conn.h"
+#include "list.h"
+
+struct pool;
+struct client;
+struct server_login;
+
+enum server_state {
+	SERVER_CONNECTING, /* pool->login_servers: TCP/unix connect in progress */
+	SERVER_LOGIN,      /* pool->login_servers: startup and authentication */
+	SERVER_IDLE,       /* pool->idle_servers */
+	SERVER_ACTIVE,     /* pool->active_servers: linked to a client */
+	SERVER_RESETTING,  /* pool->active_servers: running server_reset_query */
+	SERVER_CLOSED,     /* in no list; waiting for close_cb */
+};
+
+struct server {
+	struct conn conn; /* first */
+	enum server_state state;
+	struct list_node node;
+	uint32_t id;
+	struct pool *pool;
+	struct client *client;      /* linked client, or NULL */
+	struct server_login *login; /* only until logged in */
+	uv_connect_t connect_req;
+	uv_getaddrinfo_t *resolve;  /* pending name lookup, or NULL */
+	uint32_t be_pid;            /* BackendKeyData from PostgreSQL */
+	uint32_t be_key;
+	uint8_t tx_status;          /* last ReadyForQuery status */
+	uint64_t connect_time_us;   /* wall clock */
+	uint64_t last_used_us;      /* monotonic */
+};
+
+/* Starts a new server connection for the pool. */
+void server_launch(struct pool *p);
+void server_set_state(struct server *s, enum server_state next);
+/* Links s to c and marks both active. */
+void server_link(struct server *s, struct client *c);
+enum server_release_kind {
+	SERVER_RELEASE_CLEAN, /* transaction over: straight back to the pool */
+	SERVER_RELEASE_RESET, /* session over: run server_reset_query first */
+	SERVER_RELEASE_DIRTY, /* state unknown (mid-transaction): close it */
+};
+/*
+ * The linked client is done with s. Unlinks both; the client goes idle
+ * unless it is closing. Then s returns to the pool, is reset, or is closed.
+ */
+void server_release(struct server *s, enum server_release_kind how);
+/* Processes server bytes that arrived while data was held (after link). */
+enum conn_rc server_resume(struct server *s);
+/* Forwards a client's CancelRequest to PostgreSQL for this server. */
+void server_send_cancel(struct server *s);
+void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void server_ident(const struct server *s, char *out, size_t outlen);
+const char *server_state_str(enum server_state st);
+
+#endif /* PGMUX_SERVER_H */

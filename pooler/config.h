@@ -41,6 +41,8 @@ struct cfg_db {
 	char *user;             /* forced server user, or NULL */
 	char *password;         /* for the forced user, or NULL */
 	char *auth_user;
+	char *auth_dbname;      /* NULL: global auth_dbname */
+	char *auth_query;       /* NULL: global auth_query */
 	char *client_encoding, *datestyle, *timezone, *application_name;
 	char *connect_query;
 	int pool_size;          /* -1: default_pool_size */
@@ -49,6 +51,8 @@ struct cfg_db {
 	int max_db_connections; /* -1: global */
 	int max_db_client_connections; /* -1: global */
 	int pool_mode;          /* -1: global, else enum pool_mode */
+	double server_lifetime; /* seconds; -1: global */
+	int load_balance_hosts; /* -1: not set (round-robin), 0: disable, 1: round-robin */
 	int line;               /* where it was defined, for messages */
 };
 
@@ -60,6 +64,10 @@ struct cfg_user {
 	int reserve_pool_size;           /* -1: not set */
 	int max_user_connections;        /* -1: not set */
 	int max_user_client_connections; /* -1: not set */
+	double query_timeout;            /* seconds; -1: not set */
+	double idle_transaction_timeout; /* seconds; -1: not set */
+	double transaction_timeout;      /* seconds; -1: not set */
+	double client_idle_timeout;      /* seconds; -1: not set */
 	int line;
 };
 
@@ -67,7 +75,10 @@ struct cfg {
 	char *path; /* the file this came from */
 
 	/* [pgmux] / [pgbouncer]: only keys pgmux acts on get a typed field;
-	 * every key in the table is still accepted and shown by SHOW CONFIG. */
+	 * every key in the table is still accepted and shown by SHOW CONFIG.
+	 * String fields are NULL when the value is empty ("not set"), so
+	 * `if (c->auth_file)` is the test. Do not keep pointers to them across
+	 * cfg_set(), which replaces the string. */
 	char *listen_addr;
 	int listen_port;
 	char *unix_socket_dir;
@@ -117,7 +128,7 @@ struct cfg {
 	int tcp_keepintvl;
 	int tcp_keepcnt;
 	char *ignore_startup_parameters;
-	char *application_name_add_host;
+	char *application_name_add_host; /* a boolean: NULL when off, "1" when on */
 	int max_prepared_statements;
 
 	struct cfg_db *dbs; /* array */

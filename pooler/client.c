@@ -393,6 +393,8 @@ static void client_login_done(struct client *c)
 	struct pool *p;
 
 	c->phase = CLIENT_PH_READY;
+	/* Past authentication the large-message caps apply. */
+	c->conn.ps.authed = true;
 	if (c->login->admin) {
 		client_free_login(c);
 		client_set_state(c, CLIENT_ADMIN);
@@ -414,7 +416,6 @@ static void client_login_done(struct client *c)
 		return;
 	}
 	/* No server has told us its parameters yet: get one connected. */
-	conn_read_stop(&c->conn);
 	client_set_state(c, CLIENT_WELCOME);
 	pool_want_welcome(p);
 }
@@ -695,10 +696,8 @@ static enum conn_rc client_idle_data(struct client *c)
 		return CONN_CLOSED;
 	}
 acquire:
-	if (!pool_acquire(c->pool, c)) {
-		conn_read_stop(&c->conn);
-		return CONN_OK;
-	}
+	if (!pool_acquire(c->pool, c))
+		return CONN_OK; /* queued; its bytes wait in rbuf */
 	return client_forward(c);
 }
 
@@ -730,8 +729,13 @@ static enum conn_rc client_on_data(struct conn *conn)
 		return admin_on_data(c);
 	case CLIENT_WELCOME:
 	case CLIENT_WAITING:
-		/* Hold the bytes; reading resumes once there is a server. */
-		conn_read_stop(conn);
+		/*
+		 * Hold the bytes until there is a server. Reading stays on, so
+		 * waiting costs no epoll_ctl calls; only a client that fills
+		 * its whole buffer while waiting is paused.
+		 */
+		if (conn->rbuf->end == iobuf_size())
+			conn_read_stop(conn);
 		return CONN_OK;
 	case CLIENT_CLOSED:
 		return CONN_CLOSED;

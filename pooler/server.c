@@ -613,6 +613,7 @@ void server_release(struct server *s, enum server_release_kind how)
 {
 	struct client *c = s->client;
 	const char *reset = g_pooler.cfg->server_reset_query;
+	bool busy = c && c->outstanding > 0;
 
 	if (c) {
 		s->client = NULL;
@@ -620,6 +621,10 @@ void server_release(struct server *s, enum server_release_kind how)
 	}
 	s->last_used_us = util_now_us();
 	if (how == SERVER_RELEASE_DIRTY || s->state == SERVER_CLOSED) {
+		/* A backend busy with a query notices the closed socket only
+		 * when it next writes; cancel it so its transaction ends now. */
+		if (busy && s->state != SERVER_CLOSED)
+			server_send_cancel(s);
 		server_close(s, "client left it in an unknown state");
 		return;
 	}

@@ -226,8 +226,8 @@ static void client_teardown(struct client *c)
 	if (s) {
 		enum server_release_kind how = SERVER_RELEASE_DIRTY;
 
-		if (c->tx_status == PROTO_TX_IDLE && c->outstanding == 0 && !c->copy_in &&
-		    c->conn.ps.body_left == 0)
+		if (c->tx_status == PROTO_TX_IDLE && c->outstanding == 0 && !c->unsynced &&
+		    !c->copy_in && c->conn.ps.body_left == 0)
 			how = c->pool->mode == POOL_MODE_SESSION ? SERVER_RELEASE_RESET :
 								   SERVER_RELEASE_CLEAN;
 		server_release(s, how);
@@ -619,6 +619,42 @@ void client_unlinked(struct client *c)
 }
 
 /*
+ * Keeps the books that decide when the server may go back to the pool:
+ * every Query, FunctionCall and Sync is owed one ReadyForQuery, and
+ * extended-protocol messages not yet closed by a Sync keep the server
+ * busy even when nothing is owed (a pipeline still being written).
+ * A Sync sent during COPY FROM STDIN is ignored by PostgreSQL, so it is
+ * not counted either.
+ */
+static void client_count_request(struct client *c, uint8_t type)
+{
+	switch (type) {
+	case PROTO_FE_QUERY:
+	case PROTO_FE_FUNCTION_CALL:
+		break;
+	case PROTO_FE_SYNC:
+		if (c->copy_in)
+			return;
+		c->unsynced = false;
+		break;
+	case PROTO_FE_PARSE:
+	case PROTO_FE_BIND:
+	case PROTO_FE_DESCRIBE:
+	case PROTO_FE_EXECUTE:
+	case PROTO_FE_CLOSE:
+	case PROTO_FE_FLUSH:
+		c->unsynced = true;
+		return;
+	default:
+		return;
+	}
+	if (c->outstanding == 0)
+		c->request_time_us = util_now_us();
+	c->outstanding++;
+	c->pool->stats.query_count++;
+}
+
+/*
  * Walks the client's buffered messages, counts what the server will owe,
  * and forwards them. Terminate is not forwarded: the client just leaves.
  */
@@ -645,23 +681,17 @@ static enum conn_rc client_forward(struct client *c)
 			terminate = true;
 			break;
 		}
-		if (m.type == PROTO_FE_QUERY || m.type == PROTO_FE_FUNCTION_CALL ||
-		    (m.type == PROTO_FE_SYNC && !c->copy_in)) {
-			if (c->outstanding == 0)
-				c->request_time_us = util_now_us();
-			c->outstanding++;
-			c->pool->stats.query_count++;
-		}
+		client_count_request(c, m.type);
 		proto_stream_consume(&c->conn.ps, b->end, &pos, &m);
 	}
 	c->pool->stats.bytes_received += pos - b->start;
 	if (conn_forward(&c->conn, &s->conn, pos - b->start) < 0) {
-		struct server *s_lost = c->server;
-
-		s_lost->client = NULL;
-		client_server_lost(c, "could not send to server", false);
-		server_close(s_lost, "could not send to server: %s", "write failed");
-		return c->state == CLIENT_CLOSED ? CONN_CLOSED : CONN_OK;
+		/* Its request may be half-sent: the session cannot go on. */
+		s->client = NULL;
+		c->server = NULL;
+		client_fatal(c, "08006", "server connection lost: could not send to server");
+		server_close(s, "could not send to server");
+		return CONN_CLOSED;
 	}
 	if (terminate) {
 		/* Skip the Terminate itself; the session ends here. */
@@ -754,7 +784,8 @@ void client_server_lost(struct client *c, const char *message, bool stream_broke
 	 * request failed and carry on with another server; inside a block it
 	 * must not silently continue in autocommit, so the session ends.
 	 */
-	recoverable = !stream_broken && c->tx_status == PROTO_TX_IDLE && owed > 0 && !c->copy_in &&
+	recoverable = !stream_broken && c->tx_status == PROTO_TX_IDLE && owed > 0 &&
+		      !c->unsynced && !c->copy_in &&
 		      c->conn.ps.body_left == 0 && c->state == CLIENT_ACTIVE;
 	c->server = NULL;
 	if (!recoverable) {

@@ -56,6 +56,7 @@ struct client {
 	uint32_t outstanding;
 	uint8_t tx_status;          /* last ReadyForQuery status it saw */
 	bool copy_in;               /* server is in COPY FROM STDIN for it */
+	bool unsynced;              /* extended-protocol messages sent since the last Sync */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t request_time_us;   /* monotonic: start of the current request */
 	uint64_t wait_start_us;     /* monotonic: when it began waiting */

@@ -697,6 +697,8 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *
 			c->copy_in = false;
 			if (c->outstanding > 0)
 				continue;
+			if (c->unsynced)
+				continue; /* the client is mid-pipeline */
 			if (st == PROTO_TX_IDLE && s->pool->mode != POOL_MODE_SESSION) {
 				out = SERVER_RELEASE;
 				break;

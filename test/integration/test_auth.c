@@ -1,0 +1,637 @@
+/*
+ * test_auth.c: client authentication against the auth_file and login errors:
+ * md5 and scram-sha-256 with plain, md5 and SCRAM secrets, wrong passwords
+ * (28P01), unknown databases (3D000, listed and via the "*" fallback),
+ * server-side md5 login, and 2,000 simultaneous SCRAM logins.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define STORM_CLIENTS 2000
+#define STORM_DEADLINE_MS 5000
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void assert_login_ok(int port, const char *db, const char *user,
+			    const char *password, const char *method)
+{
+	struct harness_login l;
+
+	harness_raw_login(port, db, user, password, &l);
+	if (!l.ok)
+		fail_msg("login %s@%s failed: %s %s", user, db, l.sqlstate, l.message);
+	if (method != NULL && strcmp(l.method, method) != 0)
+		fail_msg("login %s@%s: pooler asked for %s, expected %s", user, db,
+			 l.method, method);
+}
+
+static void assert_login_refused(int port, const char *db, const char *user,
+				 const char *password, const char *sqlstate)
+{
+	struct harness_login l;
+
+	harness_raw_login(port, db, user, password, &l);
+	if (l.ok)
+		fail_msg("login %s@%s with password '%s' succeeded; expected %s", user,
+			 db, password, sqlstate ? sqlstate : "a refusal");
+	print_message("refused %s@%s: method %s sqlstate %s: %s\n", user, db,
+		      l.method[0] ? l.method : "-", l.sqlstate, l.message);
+	if (sqlstate != NULL && !harness_sqlstate_is(l.sqlstate, sqlstate))
+		fail_msg("login %s@%s refused with SQLSTATE '%s' (%s); expected %s",
+			 user, db, l.sqlstate, l.message, sqlstate);
+}
+
+/* libpq end to end: connect, check who PostgreSQL thinks we are. */
+static void assert_libpq_user(const struct harness_pooler *p, const char *db,
+			      const char *user, const char *password,
+			      const char *server_user)
+{
+	PGconn *c = harness_connect_pooler(p, db, user, password);
+	char *v = harness_scalar(c, "SELECT current_user");
+
+	assert_string_equal(v, server_user);
+	free(v);
+	PQfinish(c);
+}
+
+/* A userlist with a plain, an md5 and a SCRAM entry, secrets from libpq. */
+static void secrets_userlist(char *buf, size_t len)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	PGconn *s = harness_connect_pg_super("postgres");
+	char *md5 = PQencryptPasswordConn(s, "pw-md5", "u_md5", "md5");
+	char *scram = PQencryptPasswordConn(s, "pw-scram", "u_scram", "scram-sha-256");
+
+	assert_non_null(md5);
+	assert_non_null(scram);
+	assert_true(strncmp(md5, "md5", 3) == 0);
+	assert_true(strncmp(scram, "SCRAM-SHA-256$4096:", 19) == 0);
+	harness_fmt(buf, len,
+		    "\"u_plain\" \"pw-plain\"\n"
+		    "\"u_md5\" \"%s\"\n"
+		    "\"u_scram\" \"%s\"\n"
+		    "\"%s\" \"%s\"\n",
+		    md5, scram, fx->admin_user, fx->admin_password);
+	PQfreemem(md5);
+	PQfreemem(scram);
+	PQfinish(s);
+}
+
+/*
+ * Databases for the secrets tests: the auth_file users are not PostgreSQL
+ * roles, so each entry forces the server login user; md5db logs in as the
+ * role whose password PostgreSQL stores as md5 (server-side md5 auth).
+ */
+static void forced_user_databases(char *buf, size_t len)
+{
+	const struct harness_fixture *fx = harness_fixture();
+
+	harness_fmt(buf, len,
+		    "appdb = host=%s port=%d dbname=%s user=%s password=%s\n"
+		    "md5db = host=%s port=%d dbname=%s user=%s password=%s\n",
+		    fx->host, fx->port, fx->db, fx->app_user, fx->app_password,
+		    fx->host, fx->port, fx->db, fx->md5_user, fx->md5_password);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_auth_wrong_password_gives_28P01(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler p;
+	char ci[512];
+	PGconn *c;
+
+	harness_pooler_start(&p, NULL);
+	assert_login_refused(p.port, fx->db, fx->app_user, "not-the-password", "28P01");
+	/* An unknown user is refused the same way (no user enumeration). */
+	assert_login_refused(p.port, fx->db, "no_such_user", "whatever", "28P01");
+	/* libpq agrees, and the right password still works afterwards. */
+	harness_conninfo(ci, sizeof(ci), p.port, fx->db, fx->app_user, "wrong");
+	c = PQconnectdb(ci);
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	/* PostgreSQL says "password authentication failed", PgBouncer "SASL
+	 * authentication failed". */
+	assert_non_null(strstr(PQerrorMessage(c), "authentication failed"));
+	PQfinish(c);
+	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, "scram-sha-256");
+	harness_pooler_stop(&p, 20);
+}
+
+static void test_auth_unknown_database_gives_3D000(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler p;
+
+	harness_pooler_start(&p, NULL);
+	assert_login_refused(p.port, "no_such_db", fx->app_user, fx->app_password,
+			     "3D000");
+	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, NULL);
+	harness_pooler_stop(&p, 20);
+}
+
+static void test_auth_fallback_entry_to_missing_database_gives_3D000(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = { 0 };
+	struct harness_pooler p;
+	char dbs[256];
+
+	harness_fmt(dbs, sizeof(dbs), "* = host=%s port=%d\n", fx->host, fx->port);
+	cfg.databases = dbs;
+	harness_pooler_start(&p, &cfg);
+	/* The fallback works for a database that exists... */
+	assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password, fx->app_user);
+	/* ...and PostgreSQL's "does not exist" reaches the client as 3D000. */
+	assert_login_refused(p.port, "no_such_db_fallback", fx->app_user,
+			     fx->app_password, "3D000");
+	/* The failed pool must not break the working one. */
+	assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password, fx->app_user);
+	harness_pooler_stop(&p, 20);
+}
+
+static void test_auth_md5_with_plain_md5_and_scram_secrets(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = { .settings = "auth_type = md5\n" };
+	struct harness_pooler p;
+	char users[2048], dbs[1024];
+
+	secrets_userlist(users, sizeof(users));
+	forced_user_databases(dbs, sizeof(dbs));
+	cfg.userlist = users;
+	cfg.databases = dbs;
+	harness_pooler_start(&p, &cfg);
+
+	assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "md5");
+	assert_login_ok(p.port, fx->db, "u_md5", "pw-md5", "md5");
+	/* PgBouncer's documented rule: with auth_type = md5, a user whose
+	 * auth_file entry is a SCRAM secret is asked for SCRAM instead. */
+	assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "scram-sha-256");
+	assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01");
+	assert_login_refused(p.port, fx->db, "u_md5", "bad", "28P01");
+	assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01");
+
+	assert_libpq_user(&p, fx->db, "u_plain", "pw-plain", fx->app_user);
+	assert_libpq_user(&p, fx->db, "u_md5", "pw-md5", fx->app_user);
+	/* Server side md5: the pooler logs in as the md5-stored role. */
+	assert_libpq_user(&p, "md5db", "u_plain", "pw-plain", fx->md5_user);
+	harness_pooler_stop(&p, 20);
+}
+
+static void test_auth_scram_with_plain_and_scram_secrets(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = { .settings = "auth_type = scram-sha-256\n" };
+	struct harness_pooler p;
+	char users[2048], dbs[1024];
+
+	secrets_userlist(users, sizeof(users));
+	forced_user_databases(dbs, sizeof(dbs));
+	cfg.userlist = users;
+	cfg.databases = dbs;
+	harness_pooler_start(&p, &cfg);
+
+	assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "scram-sha-256");
+	assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "scram-sha-256");
+	assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01");
+	assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01");
+	/* An md5 secret cannot answer a SCRAM exchange: never let it in. */
+	assert_login_refused(p.port, fx->db, "u_md5", "pw-md5", NULL);
+
+	assert_libpq_user(&p, fx->db, "u_plain", "pw-plain", fx->app_user);
+	assert_libpq_user(&p, fx->db, "u_scram", "pw-scram", fx->app_user);
+	assert_libpq_user(&p, "md5db", "u_scram", "pw-scram", fx->md5_user);
+	harness_pooler_stop(&p, 20);
+}
+
+/* ---- 2,000 simultaneous SCRAM logins, raw protocol ------------------------ */
+
+/*
+ * libpq derives the salted password (PBKDF2, 4096 rounds, ~4 ms here) on
+ * every connection, so 2,000 libpq logins cost the test process ~8 s of CPU
+ * whatever the pooler does. This client caches it per (salt, iterations) as
+ * a real fleet of separate clients would not need to share one CPU: with a
+ * pooler that reuses one secret per user, only the first login pays.
+ */
+enum storm_state { ST_CONNECTING, ST_AUTH, ST_DONE, ST_FAILED };
+
+struct storm_conn {
+	int fd;
+	enum storm_state state;
+	unsigned char buf[4096];
+	size_t len;
+	char nonce[25];
+	char first_bare[64];
+	char expect_sig[64];
+	char sqlstate[6];
+	char why[96];
+	long long done_ms;
+};
+
+struct salt_cache {
+	char key[128];
+	unsigned char salted[HARNESS_SCRAM_KEY_LEN];
+};
+
+struct storm {
+	const char *user, *password, *db;
+	struct salt_cache cache[4];
+	int n_cache;
+	int derivations;         /* PBKDF2 runs done by this client */
+};
+
+static void storm_fail(struct storm_conn *sc, const char *why)
+{
+	sc->state = ST_FAILED;
+	snprintf(sc->why, sizeof(sc->why), "%s", why);
+}
+
+static bool storm_send(struct storm_conn *sc, char type, const void *body, size_t len)
+{
+	unsigned char msg[512];
+	uint32_t n = htonl((uint32_t)(len + 4));
+
+	if (len + 5 > sizeof(msg))
+		return false;
+	msg[0] = (unsigned char)type;
+	memcpy(msg + 1, &n, 4);
+	memcpy(msg + 5, body, len);
+	/* Small writes to a fresh loopback socket do not block. */
+	return write(sc->fd, msg, len + 5) == (ssize_t)(len + 5);
+}
+
+static void storm_startup(struct storm *st, struct storm_conn *sc)
+{
+	unsigned char buf[256];
+	uint32_t v;
+	int n;
+
+	n = snprintf((char *)buf + 8, sizeof(buf) - 8, "user%c%s%cdatabase%c%s%c",
+		     0, st->user, 0, 0, st->db, 0);
+	if (n < 0 || (size_t)n + 9 > sizeof(buf))
+		return storm_fail(sc, "startup too long");
+	buf[8 + n] = 0;
+	v = htonl((uint32_t)(n + 9));
+	memcpy(buf, &v, 4);
+	v = htonl(196608);
+	memcpy(buf + 4, &v, 4);
+	if (write(sc->fd, buf, (size_t)n + 9) != n + 9)
+		return storm_fail(sc, "startup write");
+	sc->state = ST_AUTH;
+}
+
+static const unsigned char *storm_salted(struct storm *st, const char *salt_b64,
+					 int iters)
+{
+	unsigned char salt[128];
+	char key[128];
+	int i, n;
+
+	harness_fmt(key, sizeof(key), "%s/%d", salt_b64, iters);
+	for (i = 0; i < st->n_cache; i++)
+		if (strcmp(st->cache[i].key, key) == 0)
+			return st->cache[i].salted;
+	n = harness_b64_decode(salt_b64, salt, sizeof(salt));
+	if (n <= 0)
+		return NULL;
+	i = st->n_cache < 4 ? st->n_cache++ : 3;
+	harness_fmt(st->cache[i].key, sizeof(st->cache[i].key), "%s", key);
+	harness_scram_salted_password(st->password, salt, (size_t)n, iters,
+				      st->cache[i].salted);
+	st->derivations++;
+	return st->cache[i].salted;
+}
+
+static void storm_auth(struct storm *st, struct storm_conn *sc,
+		       const unsigned char *body, size_t len)
+{
+	uint32_t code;
+	unsigned char msg[256];
+	char first[96], salt[128] = "", nonce[128] = "", wo[192], final[320], proof[64];
+	const unsigned char *salted;
+	const char *sf, *p;
+	int iters = 0, n;
+
+	if (len < 4)
+		return storm_fail(sc, "short auth");
+	memcpy(&code, body, 4);
+	code = ntohl(code);
+	switch (code) {
+	case 0:
+		return;
+	case 10:
+		harness_nonce(sc->nonce, sizeof(sc->nonce));
+		harness_fmt(sc->first_bare, sizeof(sc->first_bare), "n=,r=%s", sc->nonce);
+		harness_fmt(first, sizeof(first), "n,,%s", sc->first_bare);
+		n = (int)strlen(first);
+		memcpy(msg, "SCRAM-SHA-256", 14);
+		code = htonl((uint32_t)n);
+		memcpy(msg + 14, &code, 4);
+		memcpy(msg + 18, first, (size_t)n);
+		if (!storm_send(sc, 'p', msg, 18 + (size_t)n))
+			storm_fail(sc, "write SASLInitialResponse");
+		return;
+	case 11:
+		sf = (const char *)body + 4;
+		for (p = sf; *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "") {
+			size_t vl = strcspn(p + 2, ",");
+
+			if (strncmp(p, "r=", 2) == 0 && vl < sizeof(nonce))
+				snprintf(nonce, sizeof(nonce), "%.*s", (int)vl, p + 2);
+			else if (strncmp(p, "s=", 2) == 0 && vl < sizeof(salt))
+				snprintf(salt, sizeof(salt), "%.*s", (int)vl, p + 2);
+			else if (strncmp(p, "i=", 2) == 0)
+				iters = atoi(p + 2);
+		}
+		if (strncmp(nonce, sc->nonce, strlen(sc->nonce)) != 0 || iters <= 0)
+			return storm_fail(sc, "bad server-first");
+		salted = storm_salted(st, salt, iters);
+		if (salted == NULL)
+			return storm_fail(sc, "bad salt");
+		harness_fmt(wo, sizeof(wo), "c=biws,r=%s", nonce);
+		harness_scram_proof(salted, sc->first_bare, sf, wo, proof, sizeof(proof),
+				    sc->expect_sig, sizeof(sc->expect_sig));
+		harness_fmt(final, sizeof(final), "%s,p=%s", wo, proof);
+		if (!storm_send(sc, 'p', final, strlen(final)))
+			storm_fail(sc, "write SASLResponse");
+		return;
+	case 12:
+		if (strncmp((const char *)body + 4, "v=", 2) != 0 ||
+		    strcmp((const char *)body + 6, sc->expect_sig) != 0)
+			storm_fail(sc, "server signature mismatch");
+		return;
+	default:
+		storm_fail(sc, "pooler asked for something other than SCRAM");
+	}
+}
+
+static void storm_read(struct storm *st, struct storm_conn *sc)
+{
+	ssize_t n = read(sc->fd, sc->buf + sc->len, sizeof(sc->buf) - sc->len);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0)
+		return storm_fail(sc, "connection closed during login");
+	sc->len += (size_t)n;
+	while (sc->state == ST_AUTH && sc->len >= 5) {
+		uint32_t ml;
+		unsigned char body[2048];
+		char type = (char)sc->buf[0];
+
+		memcpy(&ml, sc->buf + 1, 4);
+		ml = ntohl(ml);
+		if (ml < 4 || ml - 4 >= sizeof(body))
+			return storm_fail(sc, "bad message length");
+		if (sc->len < 1 + ml)
+			break;
+		memcpy(body, sc->buf + 5, ml - 4);
+		body[ml - 4] = 0;
+		memmove(sc->buf, sc->buf + 1 + ml, sc->len - 1 - ml);
+		sc->len -= 1 + ml;
+		if (type == 'R') {
+			storm_auth(st, sc, body, ml - 4);
+		} else if (type == 'E') {
+			const unsigned char *f = body;
+
+			while (*f && f < body + ml - 4) {
+				if (*f == 'C')
+					snprintf(sc->sqlstate, sizeof(sc->sqlstate), "%s",
+						 (const char *)f + 1);
+				f += strlen((const char *)f + 1) + 2;
+			}
+			storm_fail(sc, "ErrorResponse");
+		} else if (type == 'Z') {
+			sc->state = ST_DONE;
+			sc->done_ms = harness_now_ms();
+		}
+	}
+}
+
+static int storm_connect(void)
+{
+	return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+}
+
+static void test_auth_2000_simultaneous_scram_logins_within_5s(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = {
+		.settings = "max_client_conn = 3000\nlisten_backlog = 4096\n",
+	};
+	struct storm st = { fx->app_user, fx->app_password, fx->db, .n_cache = 0 };
+	struct storm_conn *sc = calloc(STORM_CLIENTS, sizeof(*sc));
+	struct pollfd *pfd = calloc(STORM_CLIENTS, sizeof(*pfd));
+	struct harness_pooler p;
+	int *idx = calloc(STORM_CLIENTS, sizeof(*idx));
+	int i, done = 0, failed = 0, pending;
+	long long t0, cpu0, cpu1, slowest = 0;
+	struct sockaddr_in sa = { 0 };
+
+	assert_non_null(sc);
+	assert_non_null(pfd);
+	assert_non_null(idx);
+	harness_raise_nofile(3 * STORM_CLIENTS + 1000);
+	harness_pooler_start(&p, &cfg);
+	/* Warm the pool (first login may wait for a server connection). */
+	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, "scram-sha-256");
+	cpu0 = harness_proc_cpu_ms(p.pid);
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)p.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	t0 = harness_now_ms();
+	for (i = 0; i < STORM_CLIENTS; i++) {
+		sc[i].fd = storm_connect();
+		assert_true(sc[i].fd >= 0);
+		if (connect(sc[i].fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+		    errno != EINPROGRESS)
+			storm_fail(&sc[i], "connect");
+		else
+			sc[i].state = ST_CONNECTING;
+	}
+	for (;;) {
+		int n = 0, left;
+
+		for (i = 0; i < STORM_CLIENTS; i++) {
+			if (sc[i].state == ST_DONE || sc[i].state == ST_FAILED)
+				continue;
+			pfd[n].fd = sc[i].fd;
+			pfd[n].events = sc[i].state == ST_CONNECTING ? POLLOUT : POLLIN;
+			pfd[n].revents = 0;
+			idx[n++] = i;
+		}
+		left = (int)(t0 + STORM_DEADLINE_MS - harness_now_ms());
+		if (n == 0 || left <= 0)
+			break;
+		if (poll(pfd, (nfds_t)n, left) < 0 && errno != EINTR)
+			fail_msg("poll: %s", strerror(errno));
+		for (i = 0; i < n; i++) {
+			struct storm_conn *c = &sc[idx[i]];
+			int err = 0;
+			socklen_t el = sizeof(err);
+
+			if (pfd[i].revents == 0)
+				continue;
+			if (c->state == ST_CONNECTING) {
+				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+				if (err != 0)
+					storm_fail(c, "connect failed");
+				else
+					storm_startup(&st, c);
+			} else {
+				storm_read(&st, c);
+			}
+		}
+	}
+	cpu1 = harness_proc_cpu_ms(p.pid);
+	pending = 0;
+	for (i = 0; i < STORM_CLIENTS; i++) {
+		if (sc[i].state == ST_DONE) {
+			done++;
+			if (sc[i].done_ms - t0 > slowest)
+				slowest = sc[i].done_ms - t0;
+		} else if (sc[i].state == ST_FAILED) {
+			if (failed++ == 0)
+				print_message("first failure: %s %s\n", sc[i].why,
+					      sc[i].sqlstate);
+		} else {
+			pending++;
+		}
+	}
+	print_message("%d/%d SCRAM logins done in %lld ms (slowest), %d failed, %d "
+		      "unfinished at %d ms; pooler CPU %lld ms; client PBKDF2 runs %d\n",
+		      done, STORM_CLIENTS, slowest, failed, pending, STORM_DEADLINE_MS,
+		      cpu1 - cpu0, st.derivations);
+	for (i = 0; i < STORM_CLIENTS; i++) {
+		if (sc[i].state == ST_DONE)
+			storm_send(&sc[i], 'X', "", 0);
+		close(sc[i].fd);
+	}
+	free(sc);
+	free(pfd);
+	free(idx);
+	harness_pooler_stop(&p, 30);
+	assert_int_equal(failed, 0);
+	assert_int_equal(done, STORM_CLIENTS);
+}
+
+/* ---- the same through libpq's async API ----------------------------------- */
+
+static void test_auth_2000_libpq_async_scram_logins_succeed_cheaply(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = {
+		.settings = "max_client_conn = 3000\nlisten_backlog = 4096\n",
+	};
+	PGconn **c = calloc(STORM_CLIENTS, sizeof(*c));
+	PostgresPollingStatusType *ps = calloc(STORM_CLIENTS, sizeof(*ps));
+	struct pollfd *pfd = calloc(STORM_CLIENTS, sizeof(*pfd));
+	int *idx = calloc(STORM_CLIENTS, sizeof(*idx));
+	struct harness_pooler p;
+	char ci[512], first_err[512] = "";
+	long long t0, cpu0, cpu1, elapsed;
+	int i, ok = 0, bad = 0;
+
+	assert_non_null(c);
+	assert_non_null(ps);
+	assert_non_null(pfd);
+	assert_non_null(idx);
+	harness_raise_nofile(3 * STORM_CLIENTS + 1000);
+	harness_pooler_start(&p, &cfg);
+	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, "scram-sha-256");
+	harness_conninfo(ci, sizeof(ci), p.port, fx->db, fx->app_user, fx->app_password);
+	cpu0 = harness_proc_cpu_ms(p.pid);
+	t0 = harness_now_ms();
+	for (i = 0; i < STORM_CLIENTS; i++) {
+		c[i] = PQconnectStart(ci);
+		assert_non_null(c[i]);
+		ps[i] = PQstatus(c[i]) == CONNECTION_BAD ? PGRES_POLLING_FAILED
+							 : PGRES_POLLING_WRITING;
+	}
+	for (;;) {
+		int n = 0;
+
+		for (i = 0; i < STORM_CLIENTS; i++) {
+			if (ps[i] == PGRES_POLLING_OK || ps[i] == PGRES_POLLING_FAILED)
+				continue;
+			pfd[n].fd = PQsocket(c[i]);
+			pfd[n].events = ps[i] == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+			pfd[n].revents = 0;
+			idx[n++] = i;
+		}
+		if (n == 0 || harness_now_ms() - t0 > 120000)
+			break;
+		if (poll(pfd, (nfds_t)n, 1000) < 0 && errno != EINTR)
+			fail_msg("poll: %s", strerror(errno));
+		for (i = 0; i < n; i++)
+			if (pfd[i].revents != 0)
+				ps[idx[i]] = PQconnectPoll(c[idx[i]]);
+	}
+	elapsed = harness_now_ms() - t0;
+	cpu1 = harness_proc_cpu_ms(p.pid);
+	for (i = 0; i < STORM_CLIENTS; i++) {
+		if (PQstatus(c[i]) == CONNECTION_OK)
+			ok++;
+		else if (bad++ == 0)
+			snprintf(first_err, sizeof(first_err), "%s", PQerrorMessage(c[i]));
+		PQfinish(c[i]);
+	}
+	print_message("libpq: %d/%d logins ok in %lld ms; pooler CPU %lld ms (%.0f us "
+		      "per login)\n", ok, STORM_CLIENTS, elapsed, cpu1 - cpu0,
+		      (double)(cpu1 - cpu0) * 1000.0 / STORM_CLIENTS);
+	free(c);
+	free(ps);
+	free(pfd);
+	free(idx);
+	harness_pooler_stop(&p, 30);
+	if (bad)
+		fail_msg("%d libpq logins failed; first: %s", bad, first_err);
+	/*
+	 * One PBKDF2 of 4096 rounds costs ~1.5 ms here, so a pooler that
+	 * derives the secret per login cannot stay under 1 ms per login.
+	 */
+	if ((cpu1 - cpu0) >= STORM_CLIENTS)
+		fail_msg("pooler used %lld ms CPU for %d SCRAM logins (>= 1 ms each): "
+			 "is the SCRAM secret derived per login?", cpu1 - cpu0,
+			 STORM_CLIENTS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_auth_wrong_password_gives_28P01,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_unknown_database_gives_3D000,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_fallback_entry_to_missing_database_gives_3D000,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_md5_with_plain_md5_and_scram_secrets,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_scram_with_plain_and_scram_secrets,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_2000_simultaneous_scram_logins_within_5s,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_2000_libpq_async_scram_logins_succeed_cheaply,
+					  harness_teardown),
+	};
+
+	return cmocka_run_group_tests_name("integration_auth", tests, NULL, NULL);
+}

@@ -228,8 +228,10 @@ static void client_teardown(struct client *c)
 
 		if (c->tx_status == PROTO_TX_IDLE && c->outstanding == 0 && !c->unsynced &&
 		    !c->copy_in && c->conn.ps.body_left == 0)
-			how = c->pool->mode == POOL_MODE_SESSION ? SERVER_RELEASE_RESET :
-								   SERVER_RELEASE_CLEAN;
+			how = c->pool->mode == POOL_MODE_SESSION ||
+					      g_pooler.cfg->server_reset_query_always ?
+				      SERVER_RELEASE_RESET :
+				      SERVER_RELEASE_CLEAN;
 		server_release(s, how);
 	}
 	if (c->cancel_hash_key) {

@@ -15,7 +15,7 @@
 #   BENCH_SECONDS=15        length of each timed pgbench run
 #   BENCH_CLIENTS="20 100 500"
 #   BENCH_IDLE_CLIENTS=10000
-#   BENCH_STRACE_TXNS=20000 transactions in each strace-counted run
+#   BENCH_STRACE_TXNS=10000 transactions in each strace-counted run
 #   BENCH_SKIP_PGMUX=1      measure PgBouncer alone
 #   BENCH_REBUILD=1         run the cmake build even if build/pgmux exists
 #                           (by default pgmux is built only when build/pgmux is missing)
@@ -28,7 +28,7 @@ OUT="$BENCH_DIR/out"
 SECS=${BENCH_SECONDS:-15}
 CLIENTS=${BENCH_CLIENTS:-"20 100 500"}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
-STRACE_TXNS=${BENCH_STRACE_TXNS:-20000}
+STRACE_TXNS=${BENCH_STRACE_TXNS:-10000}
 POOL_SIZE=20
 SCALE=10
 MAX_CLIENT_CONN=$((IDLE_N + 200))
@@ -58,6 +58,11 @@ calc() {
 }
 
 mkdir -p "$OUT"
+BUSY_NOTE=""
+if awk -v l="${LOADAVG_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n * 0.5) }'; then
+	BUSY_NOTE="the machine was busy before the run (load average $LOADAVG_START on $(nproc) CPUs): CPU per transaction and TPS are inflated/deflated; compare pgmux and PgBouncer within this run only"
+	loud "$BUSY_NOTE"
+fi
 IS_ROOT=0
 [[ $(id -u) -eq 0 ]] && IS_ROOT=1
 
@@ -76,7 +81,7 @@ apt_install_missing() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 }
 if command -v dpkg-query >/dev/null; then
-	apt_install_missing postgresql-15 pgbouncer strace procps libpq-dev gcc ||
+	apt_install_missing postgresql-15 pgbouncer strace procps libpq-dev gcc iproute2 ||
 		die "install the packages above first"
 fi
 for f in "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBOUNCER_BIN"; do
@@ -529,6 +534,7 @@ T_END=$(date +%s)
 	echo "- setup: pool_mode = transaction, default_pool_size = $POOL_SIZE, auth_type = scram-sha-256 (userlist with the plain password; both poolers log in to PostgreSQL with SCRAM), pgbench -i -s $SCALE, loopback TCP, sslmode=disable"
 	echo "- runs: \`pgbench -S -M simple -c N -j 2 -T $SECS\`; syscalls from \`strace -c -f\` on ~$STRACE_TXNS transactions; connection cost (N logins + N transactions) measured separately and subtracted"
 	[[ -n $PGMUX_NOTE ]] && echo "- **pgmux: $PGMUX_NOTE**"
+	[[ -n $BUSY_NOTE ]] && echo "- **warning: $BUSY_NOTE**"
 	echo
 	echo "| pooler | clients | TPS | CPU µs/txn | syscalls/txn |"
 	echo "|---|---:|---:|---:|---:|"

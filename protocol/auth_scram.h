@@ -40,6 +40,11 @@ struct scram_secret {
 /* Parses "SCRAM-SHA-256$<iter>:<salt b64>$<StoredKey b64>:<ServerKey b64>". */
 bool scram_secret_parse(const char *text, struct scram_secret *out);
 bool scram_is_secret(const char *text);
+/* The inverse of scram_secret_parse, for generating auth file entries.
+ * out is NUL-terminated; SCRAM_ESPACE if outcap is too small, SCRAM_EPROTO
+ * for a secret scram_secret_parse could not have produced. */
+int scram_secret_format(const struct scram_secret *secret, char *out, size_t outcap,
+			size_t *outlen);
 /* Derives a secret from a password (PBKDF2-HMAC-SHA-256, `iterations` rounds).
  * salt == NULL picks a random salt of SCRAM_DEFAULT_SALT_LEN bytes. */
 int scram_secret_from_password(const char *password, const uint8_t *salt, size_t salt_len,

@@ -25,14 +25,6 @@
 #define SCRAM_CBIND_N "biws" /* "n,," */
 #define SCRAM_CBIND_Y "eSws" /* "y,," */
 
-/*
- * struct scram_server has no field for the gs2 flag ('n' or 'y') from the
- * client-first-message, yet scram_server_final must check c= against it.
- * The bare message is at most SCRAM_MSG_MAX - SCRAM_GS2_LEN bytes, so the
- * last byte of its buffer is never part of the string: the flag lives there.
- */
-#define SCRAM_GS2_FLAG_SLOT SCRAM_MSG_MAX
-
 /* Bounded text output with a sticky failure, always NUL-terminated. */
 struct scram_text {
 	char *p;
@@ -483,7 +475,7 @@ int scram_server_first(struct scram_server *s, const struct scram_secret *secret
 	s->nonce[cnonce_len + snonce_len] = '\0';
 	memcpy(s->client_first_bare, bare, bare_len);
 	s->client_first_bare[bare_len] = '\0';
-	s->client_first_bare[SCRAM_GS2_FLAG_SLOT] = flag;
+	s->gs2_flag = flag;
 	s->secret = *secret;
 
 	scram_text_init(&t, s->server_first, sizeof(s->server_first));
@@ -508,7 +500,7 @@ static bool scram_parse_client_final(const struct scram_server *s, const uint8_t
 				     size_t len, uint8_t proof[SCRAM_KEY_LEN],
 				     size_t *without_proof)
 {
-	const char *cbind = s->client_first_bare[SCRAM_GS2_FLAG_SLOT] == 'y' ? SCRAM_CBIND_Y
+	const char *cbind = s->gs2_flag == 'y' ? SCRAM_CBIND_Y
 									      : SCRAM_CBIND_N;
 	struct proto_cursor c;
 	const uint8_t *val;

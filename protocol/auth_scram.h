@@ -58,6 +58,7 @@ struct scram_server {
 	char nonce[SCRAM_NONCE_MAX + 1];             /* client nonce + server nonce */
 	char client_first_bare[SCRAM_MSG_MAX + 1];
 	char server_first[SCRAM_MSG_MAX + 1];
+	char gs2_flag; /* 'n' or 'y' from the client-first gs2 header; c= must match */
 };
 /*
  * Takes the client-first-message (data of SASLInitialResponse) and writes

@@ -140,14 +140,10 @@ static enum auth_rc auth_send(struct client *c, struct proto_buf *b)
 	return AUTH_CONTINUE;
 }
 
+/* AuthenticationOk waits for the welcome so a login costs one write. */
 static enum auth_rc auth_ok(struct client *c)
 {
-	struct proto_buf b;
-
-	proto_buf_init(&b, 256);
-	proto_build_auth(&b, PROTO_AUTH_OK, NULL, 0);
-	if (auth_send(c, &b) == AUTH_CLOSED)
-		return AUTH_CLOSED;
+	proto_build_auth(client_login_out(c), PROTO_AUTH_OK, NULL, 0);
 	return AUTH_DONE;
 }
 
@@ -284,7 +280,6 @@ static enum auth_rc auth_scram_final(struct client *c, const char *user, const c
 	struct auth_state *st = client_auth_state(c);
 	char out[SCRAM_MSG_MAX];
 	size_t outlen;
-	struct proto_buf b;
 	int rc;
 
 	rc = scram_server_final(&st->scram, body, len, out, sizeof(out), &outlen);
@@ -294,12 +289,8 @@ static enum auth_rc auth_scram_final(struct client *c, const char *user, const c
 	}
 	if (rc != SCRAM_OK || !stored)
 		return auth_fail(c, user);
-	proto_buf_init(&b, 4096);
-	proto_build_auth(&b, PROTO_AUTH_SASL_FINAL, out, outlen);
-	proto_build_auth(&b, PROTO_AUTH_OK, NULL, 0);
-	if (auth_send(c, &b) == AUTH_CLOSED)
-		return AUTH_CLOSED;
-	return AUTH_DONE;
+	proto_build_auth(client_login_out(c), PROTO_AUTH_SASL_FINAL, out, outlen);
+	return auth_ok(c);
 }
 
 enum auth_rc auth_on_message(struct client *c, const char *user, const uint8_t *body, size_t len)

@@ -9,13 +9,17 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "admin.h"
 #include "auth.h"
+#include "fds.h"
 #include "log.h"
 #include "pool.h"
 #include "pooler.h"
@@ -27,12 +31,15 @@
 /* Login-only state, freed as soon as the client is welcomed. */
 struct client_login {
 	struct auth_state auth;
+	struct proto_buf out; /* authentication replies held back to go out with the welcome */
 	char *user;
 	char *database;
-	bool admin;
+	bool admin;        /* logging in to the console */
+	bool admin_rights; /* ... as an admin, not only stats */
 };
 
 static enum conn_rc client_on_data(struct conn *conn);
+static void client_free_login(struct client *c);
 static void client_on_read_error(struct conn *conn, int status);
 static void client_on_drained(struct conn *conn);
 static void client_on_closed(struct conn *conn);
@@ -47,6 +54,11 @@ static const struct conn_ops client_ops = {
 struct auth_state *client_auth_state(struct client *c)
 {
 	return &c->login->auth;
+}
+
+struct proto_buf *client_login_out(struct client *c)
+{
+	return &c->login->out;
 }
 
 const char *client_state_str(enum client_state s)
@@ -186,6 +198,8 @@ void client_set_state(struct client *c, enum client_state next)
 			  client_state_str(c->state), client_state_str(next));
 		abort();
 	}
+	if (c->pool)
+		pool_account(c->pool);
 	from = client_list_for(c, c->state);
 	if (from)
 		list_remove(from, &c->node);
@@ -200,7 +214,19 @@ void client_accepted(struct client *c)
 	conn_init(&c->conn, CONN_CLIENT, &client_ops, c->conn.h.handle.type == UV_NAMED_PIPE);
 	c->connect_time_us = util_wall_us();
 	g_pooler.client_count++;
+	fds_track(conn_fd(&c->conn), FDS_CLIENT, c);
 	client_set_state(c, CLIENT_LOGIN);
+	/*
+	 * Near the descriptor limit only the admin console may still come in
+	 * (its startup packet decides); at the very edge nobody can, and is
+	 * told so at once rather than closed silently.
+	 */
+	if (!fds_client_room(true)) {
+		g_fds_counters.refused++;
+		client_fatal(c, "53300", "too many connections: file descriptor limit reached");
+		return;
+	}
+	c->in_fd_reserve = !fds_client_room(false);
 	if (c->conn.h.handle.type == UV_TCP) {
 		uv_tcp_nodelay(&c->conn.h.tcp, 1);
 		if (g_pooler.cfg->tcp_keepalive)
@@ -301,11 +327,8 @@ static void client_on_closed(struct conn *conn)
 {
 	struct client *c = container_of(conn, struct client, conn);
 
-	if (c->login) {
-		free(c->login->user);
-		free(c->login->database);
-		free(c->login);
-	}
+	client_free_login(c);
+	admin_session_end(c);
 	free(c->user);
 	free(c->app_name);
 	free(c);
@@ -346,14 +369,24 @@ static void client_assign_cancel_key(struct client *c)
 	HASH_ADD(hh, g_pooler.by_cancel_key, cancel_hash_key, sizeof(uint64_t), c);
 }
 
-/* Sends the tail of a successful login: AuthenticationOk was sent already. */
+/*
+ * Sends the end of a successful login in one write: the authentication
+ * replies auth.c held back (AuthenticationOk, SASLFinal), the parameters
+ * (the pool's, or the console's when params is NULL), the cancel key and
+ * ReadyForQuery.
+ */
 static void client_send_welcome(struct client *c, const uint8_t *params, size_t params_len)
 {
 	struct proto_buf b;
 
 	proto_buf_init(&b, 64 * 1024);
-	proto_put_bytes(&b, params, params_len);
-	if (c->app_name)
+	if (c->login)
+		proto_put_bytes(&b, c->login->out.data, c->login->out.len);
+	if (params)
+		proto_put_bytes(&b, params, params_len);
+	else
+		admin_build_welcome(&b);
+	if (params && c->app_name)
 		proto_build_parameter_status(&b, "application_name", c->app_name);
 	client_assign_cancel_key(c);
 	proto_build_backend_key_data(&b, c->cancel_pid, c->cancel_key);
@@ -367,9 +400,14 @@ static void client_free_login(struct client *c)
 {
 	if (!c->login)
 		return;
-	c->user = c->login->user;
-	c->login->user = NULL;
+	if (!c->user) {
+		c->user = c->login->user;
+		c->login->user = NULL;
+	}
+	free(c->login->user);
 	free(c->login->database);
+	proto_buf_free(&c->login->out);
+	OPENSSL_cleanse(&c->login->auth, sizeof(c->login->auth));
 	free(c->login);
 	c->login = NULL;
 }
@@ -379,6 +417,7 @@ void client_welcome(struct client *c)
 	struct pool *p = c->pool;
 
 	client_send_welcome(c, p->welcome, p->welcome_len);
+	client_free_login(c);
 	client_set_state(c, CLIENT_IDLE);
 	if (g_pooler.cfg->log_connections)
 		client_logf(c, LOG_LVL_LOG, "login succeeded");
@@ -398,10 +437,13 @@ static void client_login_done(struct client *c)
 	/* Past authentication the large-message caps apply. */
 	c->conn.ps.authed = true;
 	if (c->login->admin) {
-		client_free_login(c);
 		client_set_state(c, CLIENT_ADMIN);
-		client_assign_cancel_key(c);
-		admin_welcome(c);
+		fds_set_kind(conn_fd(&c->conn), FDS_ADMIN);
+		bool rights = c->login->admin_rights;
+
+		client_send_welcome(c, NULL, 0);
+		client_free_login(c);
+		admin_session_start(c, rights);
 		return;
 	}
 	db = cfg_find_db(g_pooler.cfg, c->login->database);
@@ -412,7 +454,6 @@ static void client_login_done(struct client *c)
 	p = pool_get(db, c->login->database, db->user ? db->user : c->login->user);
 	c->pool = p;
 	p->stats.client_logins++;
-	client_free_login(c);
 	if (p->welcome) {
 		client_welcome(c);
 		return;
@@ -420,6 +461,25 @@ static void client_login_done(struct client *c)
 	/* No server has told us its parameters yet: get one connected. */
 	client_set_state(c, CLIENT_WELCOME);
 	pool_want_welcome(p);
+}
+
+/*
+ * Whether the peer is a unix-socket process of our own OS user logging in
+ * as "pgbouncer" or "pgmux" (SO_PEERCRED, so it cannot be forged).
+ */
+static bool client_is_local_owner(const struct client *c, const char *user)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd;
+
+	if (!(c->conn.flags & CONN_F_UNIX) ||
+	    (strcmp(user, "pgbouncer") != 0 && strcmp(user, "pgmux") != 0))
+		return false;
+	fd = conn_fd(&c->conn);
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	return cred.uid == geteuid();
 }
 
 static bool client_is_admin_db(const char *db)
@@ -448,6 +508,7 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 	bool admin = client_is_admin_db(st->database);
 
 	c->login = xcalloc(1, sizeof(*c->login));
+	proto_buf_init(&c->login->out, 4096);
 	c->login->user = xstrdup(st->user);
 	c->login->database = xstrdup(st->database);
 	c->login->admin = admin;
@@ -458,18 +519,42 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 		client_fatal(c, "57P03", "pgmux is shutting down");
 		return CONN_CLOSED;
 	}
-	if (cfg->max_client_conn > 0 && g_pooler.client_count > (uint32_t)cfg->max_client_conn) {
+	if (!admin && cfg->max_client_conn > 0 &&
+	    g_pooler.client_count > (uint32_t)cfg->max_client_conn) {
+		g_fds_counters.refused++;
 		client_fatal(c, "53300", "no more connections allowed (max_client_conn = %d)",
 			     cfg->max_client_conn);
 		return CONN_CLOSED;
 	}
+	if (!admin && c->in_fd_reserve) {
+		g_fds_counters.refused++;
+		client_fatal(c, "53300",
+			     "too many connections: file descriptor limit reached "
+			     "(%u in use of %zu, %d kept for the admin console)",
+			     fds_tracked(), fds_capacity(), FDS_RESERVED);
+		return CONN_CLOSED;
+	}
+	if (!admin && pool_db_disabled(st->database)) {
+		client_fatal(c, "08P01", "database \"%s\" does not allow connections",
+			     st->database);
+		return CONN_CLOSED;
+	}
 	if (admin) {
-		if (!cfg_list_contains(cfg->admin_users, st->user) &&
-		    !cfg_list_contains(cfg->stats_users, st->user)) {
-			client_fatal(c, "28000", "not allowed: user \"%s\" is not an admin or stats user",
-				     st->user);
+		bool is_admin;
+
+		if (client_is_local_owner(c, st->user)) {
+			/* As PgBouncer: the pooler's own OS user on the unix
+			 * socket is the administrator, no password asked. */
+			c->login->admin_rights = true;
+			proto_build_auth(&c->login->out, PROTO_AUTH_OK, NULL, 0);
+			client_login_done(c);
+			return c->state == CLIENT_CLOSED ? CONN_CLOSED : CONN_OK;
+		}
+		if (!admin_user_allowed(st->user, &is_admin)) {
+			client_fatal(c, "08P01", "not allowed");
 			return CONN_CLOSED;
 		}
+		c->login->admin_rights = is_admin;
 	} else if (!cfg_find_db(cfg, st->database)) {
 		client_fatal(c, "3D000", "no such database: %s", st->database);
 		return CONN_CLOSED;
@@ -604,8 +689,12 @@ void client_linked(struct client *c, struct server *s)
 	uint64_t now = util_now_us();
 
 	c->server = s;
-	if (c->state == CLIENT_WAITING)
+	if (c->state == CLIENT_WAITING) {
 		c->pool->stats.wait_time_us += now - c->wait_start_us;
+		pool_note_wait(c->pool, now - c->wait_start_us);
+	} else {
+		pool_note_wait(c->pool, 0);
+	}
 	c->xact_start_us = now;
 	client_set_state(c, CLIENT_ACTIVE);
 	c->pool->stats.server_assignments++;
@@ -640,7 +729,14 @@ static void client_count_request(struct client *c, uint8_t type)
 		c->unsynced = false;
 		break;
 	case PROTO_FE_PARSE:
+		c->pool->stats.client_parse_count++;
+		c->pool->stats.server_parse_count++;
+		c->unsynced = true;
+		return;
 	case PROTO_FE_BIND:
+		c->pool->stats.bind_count++;
+		c->unsynced = true;
+		return;
 	case PROTO_FE_DESCRIBE:
 	case PROTO_FE_EXECUTE:
 	case PROTO_FE_CLOSE:
@@ -653,7 +749,6 @@ static void client_count_request(struct client *c, uint8_t type)
 	if (c->outstanding == 0)
 		c->request_time_us = util_now_us();
 	c->outstanding++;
-	c->pool->stats.query_count++;
 }
 
 /*

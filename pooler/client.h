@@ -18,6 +18,7 @@
 struct pool;
 struct server;
 struct client_login;
+struct admin_session;
 
 enum client_state {
 	CLIENT_LOGIN,   /* g_pooler.login_clients: startup and authentication */
@@ -47,6 +48,7 @@ struct client {
 	struct pool *pool;
 	struct server *server;      /* linked server, or NULL */
 	struct client_login *login; /* only until logged in */
+	struct admin_session *admin; /* console sessions only */
 	char *user;                 /* client's user name, once logged in */
 	char *app_name;             /* application_name from startup, or NULL */
 	uint32_t cancel_pid;        /* the BackendKeyData we gave it */
@@ -57,6 +59,7 @@ struct client {
 	uint8_t tx_status;          /* last ReadyForQuery status it saw */
 	bool copy_in;               /* server is in COPY FROM STDIN for it */
 	bool unsynced;              /* extended-protocol messages sent since the last Sync */
+	bool in_fd_reserve;         /* accepted into the descriptors kept for the console */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t request_time_us;   /* monotonic: start of the current request */
 	uint64_t wait_start_us;     /* monotonic: when it began waiting */
@@ -97,6 +100,8 @@ enum conn_rc client_resume(struct client *c);
 
 /* The authentication scratch state of a client still logging in. */
 struct auth_state *client_auth_state(struct client *c);
+/* Where auth.c appends its final replies; they leave with the welcome. */
+struct proto_buf *client_login_out(struct client *c);
 
 /* Identity prefix for logs: "C-12 app@appdb 127.0.0.1:5555". */
 void client_ident(const struct client *c, char *out, size_t outlen);

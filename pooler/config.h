@@ -105,6 +105,7 @@ struct cfg {
 	bool log_connections;
 	bool log_disconnections;
 	bool log_pooler_errors;
+	bool log_stats;
 	char *server_reset_query;
 	bool server_reset_query_always;
 	char *server_check_query;
@@ -119,6 +120,7 @@ struct cfg {
 	double client_login_timeout;
 	double idle_transaction_timeout;
 	double shutdown_wait_timeout; /* pgmux: how long SIGTERM waits for clients */
+	char *metrics_listen;         /* pgmux: "host:port" of the /metrics endpoint, or NULL */
 	int stats_period;
 	int pkt_buf;
 	int max_packet_size;

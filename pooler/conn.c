@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fds.h"
 #include "list.h"
 #include "util.h"
 
@@ -268,6 +269,8 @@ void conn_close(struct conn *c)
 		return;
 	c->flags |= CONN_F_CLOSING;
 	conn_read_stop(c);
+	/* uv_close closes the descriptor at once; the registry follows. */
+	fds_untrack(conn_fd(c));
 	uv_close(&c->h.handle, conn_on_close);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "fds.h"
 #include "log.h"
 #include "pooler.h"
 #include "util.h"
@@ -27,6 +28,8 @@ static void listener_on_connection(uv_stream_t *server, int status)
 	int rc;
 
 	if (status < 0) {
+		if (status == UV_EMFILE || status == UV_ENFILE)
+			g_fds_counters.emfile++;
 		log_warn("accept on %s:%d failed: %s", l->addr, l->port, uv_strerror(status));
 		return;
 	}
@@ -43,6 +46,14 @@ static void listener_on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	client_accepted(c);
+}
+
+static void listener_track(struct listener *l)
+{
+	uv_os_fd_t fd;
+
+	if (uv_fileno(&l->h.handle, &fd) == 0)
+		fds_track(fd, FDS_LISTENER, l);
 }
 
 static struct listener *listener_new(const char *addr, int port)
@@ -77,6 +88,7 @@ static int listener_tcp(const char *addr, int port, int backlog)
 		log_error("could not listen on %s:%d: %s", addr, port, uv_strerror(rc));
 		return -1;
 	}
+	listener_track(l);
 	log_info("listening on %s:%d", addr, port);
 	return 0;
 }
@@ -114,6 +126,7 @@ static int listener_unix(const char *dir, int port, int backlog, int mode)
 		log_error("could not listen on %s: %s", path, uv_strerror(rc));
 		return -1;
 	}
+	listener_track(l);
 	log_info("listening on %s", path);
 	return 0;
 }
@@ -168,7 +181,12 @@ void listener_close_all(void)
 		list_remove(&g_pooler.listeners, it);
 		if (l->unix_path)
 			unlink(l->unix_path);
-		if (!uv_is_closing(&l->h.handle))
+		if (!uv_is_closing(&l->h.handle)) {
+			uv_os_fd_t fd;
+
+			if (uv_fileno(&l->h.handle, &fd) == 0)
+				fds_untrack(fd);
 			uv_close(&l->h.handle, listener_on_close);
+		}
 	}
 }

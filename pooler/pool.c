@@ -79,6 +79,12 @@ struct pool *pool_get(const struct cfg_db *db, const char *client_db, const char
 	list_init(&p->idle_servers);
 	list_init(&p->active_servers);
 	pool_configure(p, db);
+	p->sat.last_us = util_now_us();
+	p->period.start_us = p->sat.last_us;
+	p->period.old_us = p->sat.last_us;
+	/* As PgBouncer: before the first tick the window began a second
+	 * before the pool did. */
+	p->period.older_us = p->sat.last_us > 1000000u ? p->sat.last_us - 1000000u : 0;
 	HASH_ADD_KEYPTR(hh, g_pooler.pools, p->key, klen, p);
 	log_info("new pool %s@%s: pool_size=%d pool_mode=%s server=%s:%d/%s", user, client_db,
 		 p->pool_size, cfg_pool_mode_str(p->mode), p->host ? p->host : "unix", p->port,
@@ -101,6 +107,8 @@ void pool_apply_config(void)
 	}
 }
 
+static void pool_free_db_states(void);
+
 static void pool_free(struct pool *p)
 {
 	free(p->key);
@@ -118,6 +126,7 @@ static void pool_free(struct pool *p)
 
 void pool_free_all(void)
 {
+	pool_free_db_states();
 	struct pool *p;
 	struct pool *tmp;
 
@@ -139,7 +148,7 @@ void pool_launch_servers(struct pool *p)
 	size_t want = p->waiting_clients.count;
 	size_t need;
 
-	if (g_pooler.run_state == POOLER_SHUTDOWN_NOW)
+	if (g_pooler.run_state == POOLER_SHUTDOWN_NOW || pool_is_paused(p))
 		return;
 	if (!list_empty(&p->welcome_clients) && want == 0)
 		want = 1;
@@ -153,17 +162,26 @@ void pool_launch_servers(struct pool *p)
 			 p->db_name, want);
 }
 
+/* Whether servers may be handed to clients right now. */
+static bool pool_may_serve(const struct pool *p)
+{
+	return !pool_is_paused(p) && g_pooler.run_state != POOLER_SHUTDOWN_WAIT_SERVERS &&
+	       g_pooler.run_state != POOLER_SHUTDOWN_NOW;
+}
+
 bool pool_acquire(struct pool *p, struct client *c)
 {
 	struct list_node *n = list_last(&p->idle_servers);
 
-	if (n && list_empty(&p->waiting_clients)) {
+	if (n && list_empty(&p->waiting_clients) && pool_may_serve(p)) {
 		/* Most recently used first: its caches are warm. */
 		server_link(container_of(n, struct server, node), c);
 		return true;
 	}
 	c->wait_start_us = util_now_us();
 	client_set_state(c, CLIENT_WAITING);
+	if (p->waiting_clients.count > p->sat.cl_waiting_max)
+		p->sat.cl_waiting_max = (uint32_t)p->waiting_clients.count;
 	pool_launch_servers(p);
 	return false;
 }
@@ -174,7 +192,12 @@ void pool_server_ready(struct server *s)
 	struct list_node *n = list_first(&p->waiting_clients);
 	struct client *c;
 
-	if (!n || g_pooler.run_state == POOLER_SHUTDOWN_NOW) {
+	if (s->close_needed || pool_is_paused(p)) {
+		server_close(s, s->close_needed ? "closing: reconnect requested" :
+						  "closing: database paused");
+		return;
+	}
+	if (!n || !pool_may_serve(p)) {
 		server_set_state(s, SERVER_IDLE);
 		pooler_maybe_finish_shutdown();
 		return;
@@ -235,4 +258,260 @@ void pool_login_failed(struct pool *p, const char *sqlstate, const char *message
 		return;
 	pool_fail_list(&p->welcome_clients, sqlstate, message);
 	pool_fail_list(&p->waiting_clients, sqlstate, message);
+}
+
+/* ---- saturation ---- */
+
+const uint64_t pool_wait_prom_bounds_us[POOL_WAIT_PROM_BUCKETS] = {
+	100, 500, 1000, 5000, 10000, 50000, 100000, 500000, 1000000, 5000000, 10000000,
+	30000000, 60000000,
+};
+
+void pool_account(struct pool *p)
+{
+	uint64_t now = util_now_us();
+	uint64_t dt = p->sat.last_us ? now - p->sat.last_us : 0;
+
+	p->sat.last_us = now;
+	if (dt == 0)
+		return;
+	p->sat.busy_server_us += (uint64_t)p->active_servers.count * dt;
+	if (p->waiting_clients.count > 0 && p->idle_servers.count == 0 &&
+	    pool_server_total(p) >= (uint32_t)p->pool_size)
+		p->sat.saturated_us += dt;
+}
+
+void pool_note_wait(struct pool *p, uint64_t wait_us)
+{
+	unsigned i;
+
+	hist_record(&p->sat.wait, wait_us);
+	for (i = 0; i < POOL_WAIT_PROM_BUCKETS; i++) {
+		if (wait_us <= pool_wait_prom_bounds_us[i]) {
+			p->sat.wait_prom[i]++;
+			return;
+		}
+	}
+}
+
+/* ---- admin state ---- */
+
+struct pool_db_state *pool_db_state(const char *db, bool create)
+{
+	struct pool_db_state *st;
+
+	HASH_FIND_STR(g_pooler.db_states, db, st);
+	if (st || !create)
+		return st;
+	st = xcalloc(1, sizeof(*st));
+	st->name = xstrdup(db);
+	HASH_ADD_KEYPTR(hh, g_pooler.db_states, st->name, strlen(st->name), st);
+	return st;
+}
+
+static void pool_free_db_states(void)
+{
+	struct pool_db_state *st;
+	struct pool_db_state *tmp;
+
+	HASH_ITER(hh, g_pooler.db_states, st, tmp)
+	{
+		HASH_DEL(g_pooler.db_states, st);
+		free(st->name);
+		free(st);
+	}
+}
+
+bool pool_matches(const struct pool *p, const char *db)
+{
+	return !db || strcmp(p->db_name, db) == 0;
+}
+
+bool pool_is_paused(const struct pool *p)
+{
+	const struct pool_db_state *st;
+
+	if (g_pooler.paused)
+		return true;
+	HASH_FIND_STR(g_pooler.db_states, p->db_name, st);
+	return st && st->paused;
+}
+
+bool pool_db_disabled(const char *db)
+{
+	const struct pool_db_state *st;
+
+	HASH_FIND_STR(g_pooler.db_states, db, st);
+	return st && st->disabled;
+}
+
+static void pool_close_idle_servers(struct pool *p, const char *why)
+{
+	struct list_node *it;
+	struct list_node *tmp;
+
+	list_foreach_safe(&p->idle_servers, it, tmp)
+	{
+		server_close(container_of(it, struct server, node), "%s", why);
+	}
+}
+
+static void pool_close_login_servers(struct pool *p, const char *why)
+{
+	struct list_node *it;
+	struct list_node *tmp;
+
+	list_foreach_safe(&p->login_servers, it, tmp)
+	{
+		server_close(container_of(it, struct server, node), "%s", why);
+	}
+}
+
+void pool_set_paused(const char *db, bool paused)
+{
+	struct pool *p;
+	struct pool *tmp;
+
+	if (db)
+		pool_db_state(db, true)->paused = paused;
+	else
+		g_pooler.paused = paused;
+	if (!paused) {
+		pool_kick_all(db);
+		return;
+	}
+	/* Idle and half-open servers go now; busy ones when released. */
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		if (!pool_matches(p, db))
+			continue;
+		pool_close_idle_servers(p, "closing: database paused");
+		pool_close_login_servers(p, "closing: database paused");
+	}
+}
+
+void pool_set_disabled(const char *db, bool disabled)
+{
+	pool_db_state(db, true)->disabled = disabled;
+}
+
+static void pool_mark_close_needed(struct list *l)
+{
+	struct list_node *it;
+
+	for (it = l->head.next; it != &l->head; it = it->next)
+		container_of(it, struct server, node)->close_needed = true;
+}
+
+void pool_reconnect(const char *db)
+{
+	struct pool *p;
+	struct pool *tmp;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		if (!pool_matches(p, db))
+			continue;
+		pool_mark_close_needed(&p->login_servers);
+		pool_mark_close_needed(&p->active_servers);
+		pool_close_idle_servers(p, "closing: reconnect requested");
+	}
+}
+
+static void pool_kill_clients(struct list *l)
+{
+	struct list_node *it;
+	struct list_node *tmp;
+
+	list_foreach_safe(l, it, tmp)
+	{
+		client_fatal(container_of(it, struct client, node), "08P01",
+			     "database killed by the admin console");
+	}
+}
+
+void pool_kill(const char *db)
+{
+	struct pool *p;
+	struct pool *tmp;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		struct list_node *it;
+		struct list_node *next;
+
+		if (!pool_matches(p, db))
+			continue;
+		pool_kill_clients(&p->welcome_clients);
+		pool_kill_clients(&p->idle_clients);
+		pool_kill_clients(&p->waiting_clients);
+		pool_kill_clients(&p->active_clients);
+		list_foreach_safe(&p->active_servers, it, next)
+		{
+			server_close(container_of(it, struct server, node), "killed");
+		}
+		pool_close_idle_servers(p, "killed");
+		pool_close_login_servers(p, "killed");
+	}
+}
+
+static uint32_t pool_count_flagged(const struct list *l)
+{
+	const struct list_node *it;
+	uint32_t n = 0;
+
+	for (it = l->head.next; it != &l->head; it = it->next)
+		n += container_of(it, struct server, node)->close_needed;
+	return n;
+}
+
+uint32_t pool_count_servers(const char *db, bool close_needed_only)
+{
+	struct pool *p;
+	struct pool *tmp;
+	uint32_t n = 0;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		if (!pool_matches(p, db))
+			continue;
+		if (close_needed_only)
+			n += pool_count_flagged(&p->login_servers) +
+			     pool_count_flagged(&p->idle_servers) +
+			     pool_count_flagged(&p->active_servers);
+		else
+			n += pool_server_total(p);
+	}
+	return n;
+}
+
+uint32_t pool_count_active_servers(void)
+{
+	struct pool *p;
+	struct pool *tmp;
+	uint32_t n = 0;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		n += (uint32_t)p->active_servers.count;
+	}
+	return n;
+}
+
+void pool_kick_all(const char *db)
+{
+	struct pool *p;
+	struct pool *tmp;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		struct list_node *n;
+
+		if (!pool_matches(p, db) || !pool_may_serve(p))
+			continue;
+		/* Idle servers first, then new logins for whoever is left. */
+		while ((n = list_last(&p->idle_servers)) != NULL && !list_empty(&p->waiting_clients))
+			pool_server_ready(container_of(n, struct server, node));
+		pool_launch_servers(p);
+	}
 }

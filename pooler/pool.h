@@ -12,12 +12,14 @@
 #include <uthash.h>
 
 #include "config.h"
+#include "hist.h"
 #include "list.h"
 #include "proto_build.h"
 
 struct client;
 struct server;
 
+/* Monotonic totals, as SHOW STATS reports them per database. */
 struct pool_stats {
 	uint64_t xact_count;
 	uint64_t query_count;
@@ -28,6 +30,45 @@ struct pool_stats {
 	uint64_t wait_time_us;
 	uint64_t server_assignments;
 	uint64_t client_logins;
+	uint64_t client_parse_count;
+	uint64_t server_parse_count;
+	uint64_t bind_count;
+};
+
+/* Prometheus histogram bounds for the wait for a server, in µs. */
+#define POOL_WAIT_PROM_BUCKETS 13
+extern const uint64_t pool_wait_prom_bounds_us[POOL_WAIT_PROM_BUCKETS];
+
+/*
+ * Saturation: time integrals brought up to date (pool_account) before any
+ * change to the number of active servers or waiting clients, so they are
+ * exact whenever they are read. All monotonic.
+ */
+struct pool_saturation {
+	uint64_t last_us;             /* monotonic time of the last pool_account */
+	uint64_t busy_server_us;      /* integral of active servers over time */
+	uint64_t saturated_us;        /* time with no idle server, pool full, someone waiting */
+	uint32_t cl_waiting_max;      /* high-water mark of waiting clients */
+	uint64_t query_wait_timeouts; /* clients dropped after query_wait_timeout */
+	uint64_t rejected;            /* clients of this pool refused with 53300 */
+	struct hist wait;             /* each server assignment's wait, µs */
+	uint64_t wait_prom[POOL_WAIT_PROM_BUCKETS]; /* non-cumulative counts */
+};
+
+/*
+ * The stats_period clock (admin/stats.c). PgBouncer averages over the window
+ * from the tick before last up to the moment of the SHOW, so two snapshots
+ * are kept; utilization is over the last full period.
+ */
+struct pool_period {
+	struct pool_stats old;     /* totals at the last tick */
+	uint64_t old_us;           /* monotonic time of the last tick */
+	struct pool_stats older;   /* totals at the tick before that */
+	uint64_t older_us;
+	uint64_t start_us;         /* the period in progress began (= old_us) */
+	uint64_t start_busy_us;    /* busy_server_us when it began */
+	uint64_t length_us;        /* length of the last full period (0: none yet) */
+	double utilization_pct;    /* busy servers / pool_size over it */
 };
 
 struct pool {
@@ -67,6 +108,17 @@ struct pool {
 	uint64_t last_login_failure_us;
 
 	struct pool_stats stats;
+	struct pool_saturation sat;
+	struct pool_period period;
+	UT_hash_handle hh;
+};
+
+/* Per-database admin state (PAUSE, DISABLE, KILL), kept by name so it
+ * applies to pools created later too. */
+struct pool_db_state {
+	char *name;
+	bool paused;   /* PAUSE or KILL: no server is handed out; servers close */
+	bool disabled; /* DISABLE: new clients are refused */
 	UT_hash_handle hh;
 };
 
@@ -97,5 +149,31 @@ void pool_login_failed(struct pool *p, const char *sqlstate, const char *message
 void pool_launch_servers(struct pool *p);
 /* Stores the welcome parameters from a server's login. */
 void pool_set_welcome(struct pool *p, const struct proto_buf *params, const char *server_version);
+
+/* Brings the saturation integrals up to now; call before the number of
+ * active servers or waiting clients changes. */
+void pool_account(struct pool *p);
+/* A client got a server after waiting wait_us. */
+void pool_note_wait(struct pool *p, uint64_t wait_us);
+
+/* Admin state. db == NULL means every database. */
+struct pool_db_state *pool_db_state(const char *db, bool create);
+bool pool_is_paused(const struct pool *p);
+bool pool_db_disabled(const char *db);
+void pool_set_paused(const char *db, bool paused);
+void pool_set_disabled(const char *db, bool disabled);
+/* Marks every server of the matching pools to be closed instead of reused
+ * (RECONNECT); idle ones are closed now. */
+void pool_reconnect(const char *db);
+/* Closes every client and server of the matching pools (KILL). */
+void pool_kill(const char *db);
+/* Number of servers of the matching pools that still exist (PAUSE waits for
+ * 0), or that are marked close_needed (WAIT_CLOSE waits for 0). */
+uint32_t pool_count_servers(const char *db, bool close_needed_only);
+/* Number of servers linked to clients (SHUTDOWN WAIT_FOR_SERVERS). */
+uint32_t pool_count_active_servers(void);
+/* RESUME: hand servers to whoever waited while paused. */
+void pool_kick_all(const char *db);
+bool pool_matches(const struct pool *p, const char *db);
 
 #endif /* PGMUX_POOL_H */

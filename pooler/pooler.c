@@ -12,8 +12,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "client.h"
+#include "fds.h"
 #include "iobuf.h"
 #include "listener.h"
 #include "log.h"
@@ -24,6 +26,23 @@
 struct pooler g_pooler;
 
 static void pooler_on_signal(uv_signal_t *h, int signum);
+static void pooler_on_check(uv_check_t *h);
+
+/*
+ * Runs after every loop iteration. Cheap unless a console command waits for
+ * a condition (PAUSE, WAIT_CLOSE, SHUTDOWN WAIT_FOR_SERVERS).
+ */
+static void pooler_on_check(uv_check_t *h)
+{
+	(void)h;
+	if (g_pooler.admin_waiting > 0)
+		admin_check_waiting();
+	if (g_pooler.run_state == POOLER_SHUTDOWN_WAIT_SERVERS &&
+	    pool_count_active_servers() == 0) {
+		log_info("all servers are released");
+		pooler_close_everything();
+	}
+}
 static void pooler_on_shutdown_timer(uv_timer_t *t);
 
 /* Expected descriptor peak: every client, every server, plus slack for
@@ -99,6 +118,7 @@ int pooler_init(uv_loop_t *loop, struct cfg *cfg, const char *config_path)
 	if (pooler_load_userlist(cfg, &g_pooler.userlist) < 0)
 		return -1;
 	pooler_adjust_fd_limit(cfg);
+	fds_init();
 	return 0;
 }
 
@@ -111,7 +131,14 @@ int pooler_start(void)
 	uv_signal_start(&g_pooler.sig_int, pooler_on_signal, SIGINT);
 	uv_signal_start(&g_pooler.sig_term, pooler_on_signal, SIGTERM);
 	uv_signal_start(&g_pooler.sig_hup, pooler_on_signal, SIGHUP);
-	return listener_start_all();
+	uv_check_init(g_pooler.loop, &g_pooler.reaper);
+	uv_check_start(&g_pooler.reaper, pooler_on_check);
+	if (listener_start_all() < 0 || admin_start() < 0)
+		return -1;
+	/* The loop's own descriptors (epoll, wakeup, signal pipe) and the log
+	 * file now exist: enter them once so nothing is unaccounted. */
+	fds_adopt_internal();
+	return 0;
 }
 
 int pooler_reload(char *err, size_t errlen)
@@ -139,8 +166,10 @@ int pooler_reload(char *err, size_t errlen)
 	g_pooler.userlist = ul;
 	auth_cache_clear();
 	log_set_verbose(next->verbose);
+	fds_untrack(log_fd());
 	if (log_open(next->logfile, true) < 0)
 		log_warn("could not reopen logfile %s", next->logfile ? next->logfile : "");
+	fds_adopt_internal();
 	pool_apply_config();
 	log_info("configuration reloaded from %s", g_pooler.config_path);
 	return 0;
@@ -168,11 +197,13 @@ static void pooler_close_server_list(struct list *l)
 	}
 }
 
-static void pooler_close_everything(void)
+void pooler_close_everything(void)
 {
 	struct pool *p;
 	struct pool *tmp;
 
+	if (g_pooler.run_state == POOLER_SHUTDOWN_NOW)
+		return;
 	g_pooler.run_state = POOLER_SHUTDOWN_NOW;
 	listener_close_all();
 	pooler_close_list(&g_pooler.login_clients);
@@ -191,6 +222,17 @@ static void pooler_close_everything(void)
 	uv_close((uv_handle_t *)&g_pooler.sig_term, NULL);
 	uv_close((uv_handle_t *)&g_pooler.sig_hup, NULL);
 	uv_close((uv_handle_t *)&g_pooler.shutdown_timer, NULL);
+	uv_close((uv_handle_t *)&g_pooler.reaper, NULL);
+	admin_stop();
+}
+
+void pooler_shutdown_wait_servers(void)
+{
+	if (g_pooler.run_state != POOLER_RUNNING)
+		return;
+	log_info("shutting down once every server is released");
+	g_pooler.run_state = POOLER_SHUTDOWN_WAIT_SERVERS;
+	listener_close_all();
 }
 
 void pooler_shutdown(bool wait_for_clients)
@@ -260,6 +302,7 @@ static void pooler_on_signal(uv_signal_t *h, int signum)
 void pooler_cleanup(void)
 {
 	pool_free_all();
+	fds_cleanup();
 	auth_cache_clear();
 	cfg_userlist_free(g_pooler.userlist);
 	g_pooler.userlist = NULL;

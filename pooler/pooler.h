@@ -21,6 +21,7 @@ struct client;
 enum pooler_run_state {
 	POOLER_RUNNING,
 	POOLER_SHUTDOWN_WAIT, /* SIGTERM: no new clients, wait for the rest */
+	POOLER_SHUTDOWN_WAIT_SERVERS, /* no new transactions, wait for servers */
 	POOLER_SHUTDOWN_NOW,  /* closing everything */
 };
 
@@ -33,6 +34,9 @@ struct pooler {
 	struct list admin_clients;      /* logged-in admin console clients */
 	struct list listeners;          /* struct listener.node */
 	struct client *by_cancel_key;   /* uthash of logged-in clients by cancel key */
+	struct pool_db_state *db_states; /* uthash of per-database admin state */
+	bool paused;                    /* global PAUSE */
+	uint32_t admin_waiting;         /* console commands waiting for a condition */
 	uint32_t client_count;          /* every client conn alive, for max_client_conn */
 	uint32_t server_count;          /* every server conn alive */
 	uint32_t next_client_id;
@@ -58,6 +62,11 @@ int pooler_start(void);
 int pooler_reload(char *err, size_t errlen);
 /* Begins shutdown; `wait_for_clients` lets connected clients finish. */
 void pooler_shutdown(bool wait_for_clients);
+/* Stops accepting and new transactions; shuts down once no server is
+ * linked to a client (SHUTDOWN WAIT_FOR_SERVERS). */
+void pooler_shutdown_wait_servers(void);
+/* Closes every connection and handle; uv_run then returns. */
+void pooler_close_everything(void);
 /* Called when a client or server goes away, to finish a waiting shutdown. */
 void pooler_maybe_finish_shutdown(void);
 /* Releases everything after uv_run returns. */

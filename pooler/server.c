@@ -20,6 +20,7 @@
 #include "auth_md5.h"
 #include "auth_scram.h"
 #include "client.h"
+#include "fds.h"
 #include "log.h"
 #include "pool.h"
 #include "pooler.h"
@@ -169,6 +170,7 @@ void server_set_state(struct server *s, enum server_state next)
 	s->state = next;
 	if (from == to)
 		return;
+	pool_account(s->pool);
 	if (from)
 		list_remove(from, &s->node);
 	if (to)
@@ -193,12 +195,14 @@ static void server_connect_unix(struct server *s)
 
 	snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", dir, p->port);
 	uv_pipe_connect(&s->connect_req, &s->conn.h.pipe, path, server_on_connect);
+	fds_track(conn_fd(&s->conn), FDS_SERVER, s);
 }
 
 static void server_connect_addr(struct server *s, const struct sockaddr *sa)
 {
 	int rc = uv_tcp_connect(&s->connect_req, &s->conn.h.tcp, sa, server_on_connect);
 
+	fds_track(conn_fd(&s->conn), FDS_SERVER, s);
 	if (rc < 0) {
 		pool_login_failed(s->pool, "08006", uv_strerror(rc));
 		server_close(s, "connect failed: %s", uv_strerror(rc));
@@ -654,6 +658,18 @@ static bool severity_is_fatal(const char *sev)
 	return sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
 }
 
+/* One request answered: the client owes one ReadyForQuery less. */
+static void server_count_query(struct server *s, struct client *c)
+{
+	uint64_t now = util_now_us();
+
+	if (c->outstanding > 0)
+		c->outstanding--;
+	s->pool->stats.query_count++;
+	s->pool->stats.query_time_us += now - c->request_time_us;
+	c->request_time_us = now;
+}
+
 /*
  * Walks the server's buffered messages. Most pass through untouched; the
  * loop stops early to see a ReadyForQuery or ErrorResponse whole.
@@ -690,8 +706,7 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *
 				break;
 			}
 			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
-			if (c->outstanding > 0)
-				c->outstanding--;
+			server_count_query(s, c);
 			c->tx_status = st;
 			s->tx_status = st;
 			c->copy_in = false;
@@ -953,13 +968,32 @@ static void cancel_on_close(uv_handle_t *h)
 	free(container_of(h, struct cancel_conn, h.handle));
 }
 
+static void cancel_close(struct cancel_conn *cc)
+{
+	uv_os_fd_t fd;
+
+	if (uv_is_closing(&cc->h.handle))
+		return;
+	if (uv_fileno(&cc->h.handle, &fd) == 0)
+		fds_untrack(fd);
+	uv_close(&cc->h.handle, cancel_on_close);
+}
+
+static void cancel_track(struct cancel_conn *cc)
+{
+	uv_os_fd_t fd;
+
+	if (uv_fileno(&cc->h.handle, &fd) == 0)
+		fds_track(fd, FDS_CANCEL, cc);
+}
+
 static void cancel_on_written(uv_write_t *req, int status)
 {
 	struct cancel_conn *cc = container_of(req, struct cancel_conn, write_req);
 
 	(void)status;
 	/* PostgreSQL closes the connection itself; closing ours is enough. */
-	uv_close(&cc->h.handle, cancel_on_close);
+	cancel_close(cc);
 }
 
 static void cancel_on_connect(uv_connect_t *req, int status)
@@ -970,8 +1004,7 @@ static void cancel_on_connect(uv_connect_t *req, int status)
 	if (status < 0 || uv_write(&cc->write_req, &cc->h.stream, &buf, 1, cancel_on_written) < 0) {
 		if (status != UV_ECANCELED)
 			log_warn("cancel request could not reach server: %s", uv_strerror(status));
-		if (!uv_is_closing(&cc->h.handle))
-			uv_close(&cc->h.handle, cancel_on_close);
+		cancel_close(cc);
 	}
 }
 
@@ -992,6 +1025,7 @@ void server_send_cancel(struct server *s)
 			return;
 		}
 		uv_pipe_connect(&cc->connect_req, &cc->h.pipe, path, cancel_on_connect);
+		cancel_track(cc);
 		return;
 	}
 	{
@@ -1001,7 +1035,10 @@ void server_send_cancel(struct server *s)
 		uv_tcp_init(g_pooler.loop, &cc->h.tcp);
 		if (uv_tcp_getpeername(&s->conn.h.tcp, (struct sockaddr *)&ss, &len) != 0 ||
 		    uv_tcp_connect(&cc->connect_req, &cc->h.tcp, (struct sockaddr *)&ss,
-				   cancel_on_connect) != 0)
-			uv_close(&cc->h.handle, cancel_on_close);
+				   cancel_on_connect) != 0) {
+			cancel_close(cc);
+			return;
+		}
+		cancel_track(cc);
 	}
 }

@@ -41,6 +41,7 @@ struct server {
 	uint32_t be_pid;            /* BackendKeyData from PostgreSQL */
 	uint32_t be_key;
 	uint8_t tx_status;          /* last ReadyForQuery status */
+	bool close_needed;          /* RECONNECT/RELOAD: close instead of reusing */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t last_used_us;      /* monotonic */
 };

@@ -21,3 +21,9 @@ foreach(module
     auth_scram)
   pgmux_unit_test(${module} pgmux_protocol)
 endforeach()
+
+# pooler/ pieces that are pure code (no loop, no sockets): link the core.
+foreach(module
+    hist)
+  pgmux_unit_test(${module} pgmux_core)
+endforeach()

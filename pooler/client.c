@@ -515,7 +515,7 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 	if (st->application_name && st->application_name[0])
 		c->app_name = xstrdup(st->application_name);
 
-	if (g_pooler.run_state != POOLER_RUNNING) {
+	if (g_pooler.run_state != POOLER_RUNNING && !admin) {
 		client_fatal(c, "57P03", "pgmux is shutting down");
 		return CONN_CLOSED;
 	}

@@ -169,7 +169,7 @@ static void listener_on_close(uv_handle_t *h)
 	free(l);
 }
 
-void listener_close_all(void)
+void listener_close_all(bool tcp_only)
 {
 	struct list_node *it;
 	struct list_node *tmp;
@@ -178,6 +178,8 @@ void listener_close_all(void)
 	{
 		struct listener *l = container_of(it, struct listener, node);
 
+		if (tcp_only && l->is_unix)
+			continue;
 		list_remove(&g_pooler.listeners, it);
 		if (l->unix_path)
 			unlink(l->unix_path);

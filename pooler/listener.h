@@ -5,6 +5,8 @@
 #ifndef PGMUX_LISTENER_H
 #define PGMUX_LISTENER_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 #include "list.h"
@@ -25,7 +27,8 @@ struct listener {
 
 /* Opens every listener the config asks for; 0 or -1 (logged). */
 int listener_start_all(void);
-/* Closes every listener (shutdown). */
-void listener_close_all(void);
+/* Closes the listeners: all of them, or only the TCP ones so the admin
+ * console stays reachable on the unix socket during a waiting shutdown. */
+void listener_close_all(bool tcp_only);
 
 #endif /* PGMUX_LISTENER_H */

@@ -205,7 +205,7 @@ void pooler_close_everything(void)
 	if (g_pooler.run_state == POOLER_SHUTDOWN_NOW)
 		return;
 	g_pooler.run_state = POOLER_SHUTDOWN_NOW;
-	listener_close_all();
+	listener_close_all(false);
 	pooler_close_list(&g_pooler.login_clients);
 	pooler_close_list(&g_pooler.admin_clients);
 	HASH_ITER(hh, g_pooler.pools, p, tmp)
@@ -232,7 +232,7 @@ void pooler_shutdown_wait_servers(void)
 		return;
 	log_info("shutting down once every server is released");
 	g_pooler.run_state = POOLER_SHUTDOWN_WAIT_SERVERS;
-	listener_close_all();
+	listener_close_all(true);
 }
 
 void pooler_shutdown(bool wait_for_clients)
@@ -250,7 +250,7 @@ void pooler_shutdown(bool wait_for_clients)
 		log_info("shutting down: no new clients, waiting up to %.0f s for %u clients",
 			 t, g_pooler.client_count);
 		g_pooler.run_state = POOLER_SHUTDOWN_WAIT;
-		listener_close_all();
+		listener_close_all(true);
 		if (t > 0)
 			uv_timer_start(&g_pooler.shutdown_timer, pooler_on_shutdown_timer,
 				       (uint64_t)(t * 1000), 0);

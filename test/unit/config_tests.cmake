@@ -6,6 +6,7 @@
 add_executable(test_config
   ${PROJECT_SOURCE_DIR}/test/unit/test_config.c
   ${PROJECT_SOURCE_DIR}/pooler/config.c
+  ${PROJECT_SOURCE_DIR}/pooler/userlist.c
   ${PROJECT_SOURCE_DIR}/pooler/log.c)
 target_include_directories(test_config PRIVATE
   ${PROJECT_SOURCE_DIR}/pooler

@@ -43,7 +43,9 @@ set(PGMUX_IT_TESTS
   psql:120
   pgbench:240
   lifecycle:120
-  admin:60)
+  admin:60
+  metrics:60
+  exporter:60)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})

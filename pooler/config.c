@@ -22,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+
 #include <ini.h>
 
 #include "log.h"
@@ -41,6 +43,7 @@ enum cfg_type {
 	CFG_T_SSLMODE,   /* checked, kept as text only */
 	CFG_T_LB,        /* load_balance_hosts, per database only */
 	CFG_T_FLAG_STR,  /* a boolean kept in a char *: NULL or "1" */
+	CFG_T_HOSTPORT,  /* "ipv4:port" or "[ipv6]:port", numeric; kept as text */
 };
 
 struct cfg_lookup {
@@ -253,7 +256,7 @@ static const struct cfg_key cfg_keys[] = {
 	    "client connections per user (0: no limit)"),
 	KEY(max_user_connections, CFG_T_INT, "0", 0, IMAX, 0,
 	    "server connections per user (0: no limit)"),
-	KEY(metrics_listen, CFG_T_STR, "", 0, 0, NR | CFG_F_PGMUX,
+	KEY(metrics_listen, CFG_T_HOSTPORT, "", 0, 0, NR | CFG_F_PGMUX,
 	    "pgmux only: host:port for the Prometheus /metrics endpoint (empty: off)"),
 	KEY(min_pool_size, CFG_T_INT, "0", 0, IMAX, 0,
 	    "keep at least this many server connections per pool"),
@@ -507,6 +510,41 @@ static bool cfg_parse_enum(enum cfg_type type, const char *s, int *out, char *wh
 	}
 }
 
+/* "1.2.3.4:5" or "[::1]:5": numeric address, port 1..65535. */
+static bool cfg_parse_hostport(const char *text, char *why, size_t whylen)
+{
+	char host[64];
+	const char *colon = strrchr(text, ':');
+	const char *h = text;
+	size_t hl;
+	long long port;
+	unsigned char addr[16];
+	int family = AF_INET;
+
+	if (!colon) {
+		cfg_why(why, whylen, "expected host:port");
+		return false;
+	}
+	hl = (size_t)(colon - text);
+	if (hl >= 2 && text[0] == '[' && text[hl - 1] == ']') {
+		h = text + 1;
+		hl -= 2;
+		family = AF_INET6;
+	}
+	if (hl == 0 || hl >= sizeof(host)) {
+		cfg_why(why, whylen, "expected a numeric host before ':'");
+		return false;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (inet_pton(family, host, addr) != 1) {
+		cfg_why(why, whylen, "\"%s\" is not a numeric %s address", host,
+			family == AF_INET ? "IPv4 ([v6] for IPv6)" : "IPv6");
+		return false;
+	}
+	return cfg_parse_int(colon + 1, 1, 65535, 10, &port, why, whylen);
+}
+
 /* A parsed value, before it is stored. .s is owned. */
 union cfg_val {
 	char *s;
@@ -525,6 +563,10 @@ static bool cfg_parse_value(const struct cfg_key *k, const char *text, union cfg
 {
 	memset(v, 0, sizeof(*v));
 	switch (k->type) {
+	case CFG_T_HOSTPORT:
+		if (text[0] != '\0' && !cfg_parse_hostport(text, why, whylen))
+			return false;
+		__attribute__((fallthrough)); /* stored as text */
 	case CFG_T_STR:
 		if (text[0] == '\0' || !cfg_key_implemented(k))
 			return true;
@@ -566,13 +608,14 @@ static void cfg_store(struct cfg *c, const struct cfg_key *k, union cfg_val *v)
 	char *field;
 
 	if (!cfg_key_implemented(k)) {
-		if (k->type == CFG_T_STR || k->type == CFG_T_FLAG_STR)
+		if (k->type == CFG_T_STR || k->type == CFG_T_FLAG_STR || k->type == CFG_T_HOSTPORT)
 			free(v->s);
 		return;
 	}
 	field = (char *)c + k->off;
 	switch (k->type) {
 	case CFG_T_STR:
+	case CFG_T_HOSTPORT:
 	case CFG_T_FLAG_STR:
 		free(*(char **)field);
 		*(char **)field = v->s;
@@ -647,7 +690,8 @@ void cfg_free(struct cfg *c)
 	for (size_t i = 0; i < CFG_NKEYS; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
 
-		if (cfg_key_implemented(k) && (k->type == CFG_T_STR || k->type == CFG_T_FLAG_STR))
+		if (cfg_key_implemented(k) && (k->type == CFG_T_STR || k->type == CFG_T_FLAG_STR ||
+						k->type == CFG_T_HOSTPORT))
 			free(*(char **)((char *)c + k->off));
 		if (c->raw != NULL)
 			free(c->raw[i]);

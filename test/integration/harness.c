@@ -571,6 +571,8 @@ void harness_pooler_prepare(struct harness_pooler *p,
 	harness_path(p->logfile_path, sizeof(p->logfile_path), p, "pooler.log");
 	harness_path(p->pidfile_path, sizeof(p->pidfile_path), p, "pooler.pid");
 	p->port = harness_free_port();
+	/* Applied at spawn only, so harness_pooler_rewrite() keeps it. */
+	p->nofile = cfg ? cfg->nofile : 0;
 	take_cfg(p, cfg);
 	write_files(p);
 }
@@ -600,6 +602,15 @@ void harness_pooler_spawn(struct harness_pooler *p)
 		redirect(NULL, 0, O_RDONLY);
 		redirect(p->stderr_path, 1, O_WRONLY | O_CREAT | O_APPEND);
 		dup2(1, 2);
+		if (p->nofile > 0) {
+			struct rlimit rl = { (rlim_t)p->nofile, (rlim_t)p->nofile };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+				dprintf(2, "setrlimit(NOFILE, %ld): %s\n", p->nofile,
+					strerror(errno));
+				_exit(126);
+			}
+		}
 		if (harness_is_pgbouncer() && geteuid() == 0)
 			execl(bin, bin, "-u", "postgres", p->ini_path, (char *)NULL);
 		else
@@ -887,6 +898,79 @@ PGconn *harness_connect_pg_super(const char *db)
 			 fx->super_user, fx->super_password);
 	assert_true(ci[0] != '\0');
 	return harness_connect(ci);
+}
+
+PGconn *harness_connect_admin(const struct harness_pooler *p)
+{
+	const struct harness_fixture *fx = harness_fixture();
+
+	return harness_connect_pooler(p, harness_pooler_name(), fx->admin_user,
+				      fx->admin_password);
+}
+
+PGresult *harness_query(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+		fail_msg("\"%.200s\": got %s, expected rows: %s", sql,
+			 PQresStatus(PQresultStatus(r)), msg);
+	}
+	return r;
+}
+
+int harness_col(const PGresult *r, const char *name)
+{
+	int i;
+
+	/* Exact match: PQfnumber would fold case and strip quotes. */
+	for (i = 0; i < PQnfields(r); i++)
+		if (strcmp(PQfname(r, i), name) == 0)
+			return i;
+	fail_msg("result has no column \"%s\" (%d columns)", name, PQnfields(r));
+	return -1;
+}
+
+const char *harness_value(const PGresult *r, int row, const char *col)
+{
+	int c = harness_col(r, col);
+
+	if (row < 0 || row >= PQntuples(r))
+		fail_msg("row %d of column %s: result has %d rows", row, col,
+			 PQntuples(r));
+	if (PQgetisnull(r, row, c))
+		fail_msg("row %d column %s is NULL", row, col);
+	return PQgetvalue(r, row, c);
+}
+
+long long harness_value_ll(const PGresult *r, int row, const char *col)
+{
+	const char *v = harness_value(r, row, col);
+	char *end;
+	long long n = strtoll(v, &end, 10);
+
+	if (end == v || *end != '\0')
+		fail_msg("row %d column %s: \"%s\" is not an integer", row, col, v);
+	return n;
+}
+
+int harness_find_row(const PGresult *r, const char *col1, const char *val1,
+		     const char *col2, const char *val2)
+{
+	int c1 = harness_col(r, col1), c2 = col2 ? harness_col(r, col2) : -1, i;
+
+	for (i = 0; i < PQntuples(r); i++) {
+		if (PQgetisnull(r, i, c1) || strcmp(PQgetvalue(r, i, c1), val1) != 0)
+			continue;
+		if (c2 >= 0 && (PQgetisnull(r, i, c2) ||
+				strcmp(PQgetvalue(r, i, c2), val2) != 0))
+			continue;
+		return i;
+	}
+	return -1;
 }
 
 const char *harness_sqlstate(const PGresult *r)

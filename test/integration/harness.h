@@ -52,11 +52,15 @@ const char *harness_pooler_name(void);
  * databases: the [databases] body; NULL gives
  *            "appdb = host=127.0.0.1 port=<pg> dbname=appdb".
  * userlist:  the auth_file body; NULL gives plain passwords for app and admin.
+ * nofile:    when > 0, the pooler is exec'd with RLIMIT_NOFILE soft = hard =
+ *            nofile, so it cannot raise its own limit (fd-limit tests);
+ *            0 leaves the limit it inherits from the test.
  */
 struct harness_pooler_cfg {
 	const char *settings;
 	const char *databases;
 	const char *userlist;
+	long nofile;
 };
 
 struct harness_pooler {
@@ -73,6 +77,7 @@ struct harness_pooler {
 	char settings[4096];   /* kept so harness_pooler_rewrite() can rebuild */
 	char databases[4096];
 	char userlist[8192];
+	long nofile;           /* RLIMIT_NOFILE for the process, 0: inherited */
 };
 
 /* Writes the files into a fresh temp dir and picks a free port. */
@@ -124,6 +129,22 @@ PGconn *harness_connect_pooler(const struct harness_pooler *p, const char *db,
 			       const char *user, const char *password);
 /* Direct superuser connection to PostgreSQL (db NULL: appdb). */
 PGconn *harness_connect_pg_super(const char *db);
+
+/* Admin console (db pgmux or pgbouncer) as the fixture's admin user. */
+PGconn *harness_connect_admin(const struct harness_pooler *p);
+/* Runs sql, fails unless it returns rows (TUPLES_OK); the caller clears. */
+PGresult *harness_query(PGconn *c, const char *sql);
+/* Column index by name; fails the test if the result has no such column. */
+int harness_col(const PGresult *r, const char *name);
+/* Value of (row, column name); fails if the column is missing or NULL. */
+const char *harness_value(const PGresult *r, int row, const char *col);
+long long harness_value_ll(const PGresult *r, int row, const char *col);
+/*
+ * First row whose column col1 equals val1 and, unless col2 is NULL, col2
+ * equals val2; -1 if none.
+ */
+int harness_find_row(const PGresult *r, const char *col1, const char *val1,
+		     const char *col2, const char *val2);
 
 /* Runs sql, fails the test unless the result status is expect. Clears it. */
 void harness_exec_expect(PGconn *c, const char *sql, ExecStatusType expect);
@@ -218,6 +239,14 @@ struct harness_login {
 };
 void harness_raw_login(int port, const char *db, const char *user,
 		       const char *password, struct harness_login *out);
+/*
+ * The same login, but a successful session is kept open: returns its socket
+ * (the caller closes it) when out->ok, else -1 with the socket closed.
+ * timeout_ms bounds every wait for a reply (0: 20 s). thread-safe.
+ */
+int harness_raw_login_keep(int port, const char *db, const char *user,
+			   const char *password, int timeout_ms,
+			   struct harness_login *out);
 
 /* SCRAM-SHA-256 client arithmetic (RFC 5802/7677), shared with the login storm. */
 #define HARNESS_SCRAM_KEY_LEN 32

@@ -400,8 +400,9 @@ static bool on_auth(struct raw *r, struct scram_state *s, const char *user,
 	}
 }
 
-void harness_raw_login(int port, const char *db, const char *user,
-		       const char *password, struct harness_login *out)
+/* Logs in; returns the socket, still open, when out->ok, else closes it. */
+static int raw_login(int port, const char *db, const char *user,
+		     const char *password, int timeout_ms, struct harness_login *out)
 {
 	struct sockaddr_in sa = { 0 };
 	struct timeval tv = { 20, 0 };
@@ -409,10 +410,14 @@ void harness_raw_login(int port, const char *db, const char *user,
 	struct raw r = { -1, out };
 
 	memset(out, 0, sizeof(*out));
+	if (timeout_ms > 0) {
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+	}
 	r.fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (r.fd < 0) {
 		raw_fail(&r, "socket failed");
-		return;
+		return -1;
 	}
 	setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	sa.sin_family = AF_INET;
@@ -440,7 +445,6 @@ void harness_raw_login(int port, const char *db, const char *user,
 		} else if (type == 'Z') {
 			out->ok = true;
 			go_on = false;
-			send_msg(&r, 'X', "", 0);
 		}
 		/* 'S', 'K', 'N' and anything else: ignored. */
 		free(body);
@@ -448,5 +452,28 @@ void harness_raw_login(int port, const char *db, const char *user,
 			break;
 	}
 done:
+	if (out->ok)
+		return r.fd;
 	close(r.fd);
+	return -1;
+}
+
+void harness_raw_login(int port, const char *db, const char *user,
+		       const char *password, struct harness_login *out)
+{
+	int fd = raw_login(port, db, user, password, 0, out);
+
+	if (fd >= 0) {
+		struct raw r = { fd, out };
+
+		send_msg(&r, 'X', "", 0);
+		close(fd);
+	}
+}
+
+int harness_raw_login_keep(int port, const char *db, const char *user,
+			   const char *password, int timeout_ms,
+			   struct harness_login *out)
+{
+	return raw_login(port, db, user, password, timeout_ms, out);
 }

@@ -44,6 +44,10 @@ set(PGMUX_IT_TESTS
   pgbench:240
   lifecycle:120
   admin:60
+  admin_show:60
+  admin_commands:120
+  fds:120
+  saturation:60
   metrics:60
   exporter:60)
 

@@ -379,8 +379,11 @@ static void admin_cmd_kill_client(struct client *c, struct proto_buf *b, const c
 	admin_result_done(b, "KILL_CLIENT");
 }
 
-static void admin_cmd_disable(struct client *c, struct proto_buf *b, const char *arg)
+/* DISABLE db / ENABLE db: refuse or accept new logins to a database. */
+static void admin_set_disabled(struct client *c, struct proto_buf *b, const char *arg,
+			       bool disabled)
 {
+	const char *tag = disabled ? "DISABLE" : "ENABLE";
 	char buf[256];
 	const char *db = admin_db_arg(arg, buf, sizeof(buf));
 
@@ -390,25 +393,19 @@ static void admin_cmd_disable(struct client *c, struct proto_buf *b, const char 
 	}
 	if (!admin_require_db(b, db))
 		return;
-	log_info("C-%u: DISABLE %s", c->id, db);
-	pool_set_disabled(db, true);
-	admin_result_done(b, "DISABLE");
+	log_info("C-%u: %s %s", c->id, tag, db);
+	pool_set_disabled(db, disabled);
+	admin_result_done(b, tag);
+}
+
+static void admin_cmd_disable(struct client *c, struct proto_buf *b, const char *arg)
+{
+	admin_set_disabled(c, b, arg, true);
 }
 
 static void admin_cmd_enable(struct client *c, struct proto_buf *b, const char *arg)
 {
-	char buf[256];
-	const char *db = admin_db_arg(arg, buf, sizeof(buf));
-
-	if (!db) {
-		admin_result_error(b, "08P01", "a database is required");
-		return;
-	}
-	if (!admin_require_db(b, db))
-		return;
-	log_info("C-%u: ENABLE %s", c->id, db);
-	pool_set_disabled(db, false);
-	admin_result_done(b, "ENABLE");
+	admin_set_disabled(c, b, arg, false);
 }
 
 static void admin_cmd_wait_close(struct client *c, struct proto_buf *b, const char *arg)

@@ -602,6 +602,12 @@ void harness_pooler_spawn(struct harness_pooler *p)
 		redirect(NULL, 0, O_RDONLY);
 		redirect(p->stderr_path, 1, O_WRONLY | O_CREAT | O_APPEND);
 		dup2(1, 2);
+		/*
+		 * Nothing else is inherited (pipes ctest or a shell leak to us):
+		 * the pooler's descriptor accounting is tested against what it
+		 * opens itself, as under a service manager.
+		 */
+		close_range(3, ~0U, 0);
 		if (p->nofile > 0) {
 			struct rlimit rl = { (rlim_t)p->nofile, (rlim_t)p->nofile };
 

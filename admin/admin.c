@@ -570,7 +570,7 @@ void admin_check_waiting(void)
 /* ---- parsing and the message loop ---- */
 
 /*
- * Trims, drops trailing ';', and folds runs of white space to one space,
+ * Trims, drops one trailing ';', and folds runs of white space to one space,
  * keeping case (database names are case-sensitive). False if too long.
  */
 static bool admin_normalise(const char *in, size_t len, char *out, size_t outlen)
@@ -579,7 +579,12 @@ static bool admin_normalise(const char *in, size_t len, char *out, size_t outlen
 	bool space = false;
 	size_t i;
 
-	while (len > 0 && (isspace((unsigned char)in[len - 1]) || in[len - 1] == ';'))
+	/* As PgBouncer: white space, at most one ';', white space. */
+	while (len > 0 && isspace((unsigned char)in[len - 1]))
+		len--;
+	if (len > 0 && in[len - 1] == ';')
+		len--;
+	while (len > 0 && isspace((unsigned char)in[len - 1]))
 		len--;
 	for (i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)in[i];

@@ -776,14 +776,22 @@ static size_t collect_db_stats(struct db_stats **out)
 {
 	size_t npools;
 	struct pool **pools = sorted_pools(&npools);
-	struct db_stats *v = xcalloc(npools + 1, sizeof(*v));
+	struct db_stats *v = xcalloc(npools + 2, sizeof(*v));
+	bool admin_done = false;
 	size_t n = 0;
 	size_t i;
 
-	for (i = 0; i < npools; i++) {
+	for (i = 0; i <= npools; i++) {
 		struct pool_stats delta;
 		uint64_t length;
 
+		/* The console's row, in its place by name, as PgBouncer. */
+		if (!admin_done && (i == npools || strcmp(pools[i]->db_name, ADMIN_DB) > 0)) {
+			v[n++].name = ADMIN_DB;
+			admin_done = true;
+		}
+		if (i == npools)
+			break;
 		if (n == 0 || strcmp(v[n - 1].name, pools[i]->db_name) != 0)
 			v[n++].name = pools[i]->db_name;
 		stats_window(pools[i], &delta, &length);

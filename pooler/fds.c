@@ -24,7 +24,8 @@ struct fds_internal_label {
 
 static struct {
 	struct fds_entry *table;
-	size_t cap;
+	size_t cap;      /* table size: the soft limit, or more for inherited descriptors */
+	uint64_t limit;  /* the soft limit at startup */
 	uint32_t count[FDS_NKINDS];
 	uint32_t tracked;
 	struct fds_internal_label labels[32];
@@ -69,13 +70,38 @@ void fds_limits(struct fds_limits *out)
 	out->hard = rl.rlim_max;
 }
 
+/* The highest descriptor number open now (inherited ones can lie above a
+ * lowered soft limit), or -1. */
+static int fds_highest_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int high = -1;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		int fd = de->d_name[0] == '.' ? -1 : atoi(de->d_name);
+
+		if (fd > high && fd != dirfd(d))
+			high = fd;
+	}
+	closedir(d);
+	return high;
+}
+
 void fds_init(void)
 {
 	struct fds_limits lim;
+	int high = fds_highest_open();
 
 	fds_limits(&lim);
-	/* The soft limit bounds every descriptor number we can get. */
+	/* The soft limit bounds every descriptor number we can get, except
+	 * ones inherited before it was lowered. */
 	g_fds.cap = lim.soft > 0 && lim.soft < (1u << 24) ? (size_t)lim.soft : 1024;
+	g_fds.limit = g_fds.cap;
+	if (high >= 0 && (size_t)high >= g_fds.cap)
+		g_fds.cap = (size_t)high + 1;
 	g_fds.table = xcalloc(g_fds.cap, sizeof(*g_fds.table));
 }
 
@@ -229,7 +255,7 @@ int fds_count_open(void)
 
 bool fds_client_room(bool for_admin)
 {
-	uint64_t limit = g_fds.cap;
+	uint64_t limit = g_fds.limit;
 	uint64_t keep = for_admin ? 2 : FDS_RESERVED;
 
 	return (uint64_t)g_fds.tracked + keep < limit;

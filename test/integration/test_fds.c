@@ -421,9 +421,12 @@ static void run_burst(const struct harness_pooler *p, struct burst *b, int n,
 			   strstr(b[i].login.message, "too many connections") != NULL) {
 			res->refused++;
 		} else if (res->other++ == 0) {
-			snprintf(res->other_msg, sizeof(res->other_msg),
-				 "sqlstate '%s' message '%s' after %lld ms",
-				 b[i].login.sqlstate, b[i].login.message, b[i].ms);
+			/* A long message is cut: the start says enough. */
+			int n_out = snprintf(res->other_msg, sizeof(res->other_msg),
+					     "sqlstate '%s' message '%.160s' after %lld ms",
+					     b[i].login.sqlstate, b[i].login.message, b[i].ms);
+
+			(void)n_out;
 		}
 	}
 }

@@ -54,14 +54,14 @@ struct fds_row {
 	char age[24];
 };
 
-static void fds_row_client(struct fds_row *r, const struct client *c)
+static void fds_row_client(struct fds_row *r, struct client *c)
 {
 	int port;
 
 	r->state = client_state_str(c->state);
 	r->user = c->user ? c->user : NULL;
 	r->database = c->pool ? c->pool->db_name : (c->state == CLIENT_ADMIN ? "pgmux" : NULL);
-	conn_peer_addr(&c->conn, r->addr, sizeof(r->addr), &port);
+	client_peer_addr(c, r->addr, sizeof(r->addr), &port);
 	snprintf(r->port, sizeof(r->port), "%d", port);
 }
 
@@ -99,8 +99,9 @@ static void fds_describe(struct fds_row *r, int fd, const struct fds_entry *e, u
 	switch ((enum fds_kind)e->kind) {
 	case FDS_CLIENT:
 	case FDS_ADMIN:
+		/* The registry keeps owners const; the row caches the peer. */
 		if (e->owner)
-			fds_row_client(r, e->owner);
+			fds_row_client(r, (struct client *)(uintptr_t)e->owner);
 		break;
 	case FDS_SERVER:
 		if (e->owner)

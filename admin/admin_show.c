@@ -605,7 +605,7 @@ static const char *client_state_pgb(const struct client *c)
 	return "justfree";
 }
 
-static void show_client(struct proto_buf *b, const struct client *c, uint64_t now)
+static void show_client(struct proto_buf *b, struct client *c, uint64_t now)
 {
 	struct sock_row r;
 	int port;
@@ -619,7 +619,7 @@ static void show_client(struct proto_buf *b, const struct client *c, uint64_t no
 	r.user = c->user ? c->user : "(nouser)";
 	r.database = c->pool ? c->pool->db_name : (c->state == CLIENT_ADMIN ? ADMIN_DB : "(nodb)");
 	r.state = client_state_pgb(c);
-	conn_peer_addr(&c->conn, r.addr, sizeof(r.addr), &port);
+	client_peer_addr(c, r.addr, sizeof(r.addr), &port);
 	snprintf(r.port, sizeof(r.port), "%d", port ? port : g_pooler.cfg->listen_port);
 	conn_local_addr(&c->conn, r.laddr, sizeof(r.laddr), &port);
 	snprintf(r.lport, sizeof(r.lport), "%d", port ? port : g_pooler.cfg->listen_port);
@@ -638,9 +638,9 @@ static void show_client(struct proto_buf *b, const struct client *c, uint64_t no
 	sock_row_emit(b, &r);
 }
 
-static void show_client_list(struct proto_buf *b, const struct list *l, uint64_t now)
+static void show_client_list(struct proto_buf *b, struct list *l, uint64_t now)
 {
-	const struct list_node *it;
+	struct list_node *it;
 
 	for (it = l->head.next; it != &l->head; it = it->next)
 		show_client(b, container_of(it, struct client, node), now);

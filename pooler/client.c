@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -110,16 +111,40 @@ static const char *client_db(const struct client *c)
 	return c->state == CLIENT_ADMIN ? "pgmux" : "";
 }
 
-void client_ident(const struct client *c, char *out, size_t outlen)
+void client_peer_addr(struct client *c, char *addr, size_t addrlen, int *port)
+{
+	int len = sizeof(c->peer);
+
+	if (c->conn.flags & CONN_F_UNIX) {
+		util_strlcpy(addr, "unix", addrlen);
+		*port = 0;
+		return;
+	}
+	if (c->peer.sa.sa_family == 0 &&
+	    uv_tcp_getpeername(&c->conn.h.tcp, &c->peer.sa, &len) != 0)
+		c->peer.sa.sa_family = AF_UNSPEC;
+	if (c->peer.sa.sa_family == AF_INET) {
+		inet_ntop(AF_INET, &c->peer.in.sin_addr, addr, (socklen_t)addrlen);
+		*port = ntohs(c->peer.in.sin_port);
+	} else if (c->peer.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, addr, (socklen_t)addrlen);
+		*port = ntohs(c->peer.in6.sin6_port);
+	} else {
+		util_strlcpy(addr, "unknown", addrlen);
+		*port = 0;
+	}
+}
+
+void client_ident(struct client *c, char *out, size_t outlen)
 {
 	char addr[64];
 	int port;
 
-	conn_peer_addr(&c->conn, addr, sizeof(addr), &port);
+	client_peer_addr(c, addr, sizeof(addr), &port);
 	snprintf(out, outlen, "C-%u %s@%s %s:%d", c->id, client_user(c), client_db(c), addr, port);
 }
 
-static void client_log(const struct client *c, enum log_level lvl, const char *fmt, va_list ap)
+static void client_log(struct client *c, enum log_level lvl, const char *fmt, va_list ap)
 {
 	char ident[160];
 	char msg[512];
@@ -129,9 +154,9 @@ static void client_log(const struct client *c, enum log_level lvl, const char *f
 	log_msg(lvl, "%s: %s", ident, msg);
 }
 
-static void client_logf(const struct client *c, enum log_level lvl, const char *fmt, ...)
+static void client_logf(struct client *c, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void client_logf(const struct client *c, enum log_level lvl, const char *fmt, ...)
+static void client_logf(struct client *c, enum log_level lvl, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -227,14 +252,7 @@ void client_accepted(struct client *c)
 		return;
 	}
 	c->in_fd_reserve = !fds_client_room(false);
-	if (c->conn.h.handle.type == UV_TCP) {
-		uv_tcp_nodelay(&c->conn.h.tcp, 1);
-		if (g_pooler.cfg->tcp_keepalive)
-			uv_tcp_keepalive(&c->conn.h.tcp, 1,
-					 g_pooler.cfg->tcp_keepidle > 0 ?
-						 (unsigned)g_pooler.cfg->tcp_keepidle :
-						 7200);
-	}
+	conn_set_tcp_options(&c->conn);
 	if (conn_read_start(&c->conn) < 0)
 		client_close(c, "could not start reading");
 }
@@ -347,6 +365,27 @@ static void client_on_drained(struct conn *conn)
 
 /* ---- login ---- */
 
+/*
+ * Cancel keys must be unguessable (a key is all it takes to cancel someone
+ * else's query), so they come from OpenSSL's CSPRNG; drawing 512 bytes at a
+ * time keeps that cost off the per-login path.
+ */
+static void client_random(uint32_t out[2])
+{
+	static uint32_t pool[128];
+	static size_t left;
+
+	if (left < 2) {
+		if (RAND_bytes((unsigned char *)pool, sizeof(pool)) != 1) {
+			log_fatal("OpenSSL could not generate random bytes");
+			abort();
+		}
+		left = sizeof(pool) / sizeof(pool[0]);
+	}
+	out[0] = pool[--left];
+	out[1] = pool[--left];
+}
+
 static void client_assign_cancel_key(struct client *c)
 {
 	struct client *other;
@@ -354,10 +393,7 @@ static void client_assign_cancel_key(struct client *c)
 	do {
 		uint32_t rnd[2];
 
-		if (RAND_bytes((unsigned char *)rnd, sizeof(rnd)) != 1) {
-			rnd[0] = (uint32_t)util_now_us();
-			rnd[1] = c->id * 2654435761u;
-		}
+		client_random(rnd);
 		c->cancel_pid = rnd[0] & 0x7fffffff;
 		c->cancel_key = rnd[1];
 		if (c->cancel_pid == 0)

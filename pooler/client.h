@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <uthash.h>
 
 #include "conn.h"
@@ -65,6 +68,13 @@ struct client {
 	uint64_t wait_start_us;     /* monotonic: when it began waiting */
 	uint64_t xact_start_us;     /* monotonic: start of the server assignment */
 	UT_hash_handle hh;          /* g_pooler.by_cancel_key */
+	/* Peer address, fetched once on first use (family 0 until then):
+	 * log lines and SHOW CLIENTS must not cost a getpeername each. */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
 };
 
 /* A listener accepted a connection onto an initialised handle. */
@@ -103,8 +113,11 @@ struct auth_state *client_auth_state(struct client *c);
 /* Where auth.c appends its final replies; they leave with the welcome. */
 struct proto_buf *client_login_out(struct client *c);
 
+/* The client's address as text ("unix" for the unix socket) and port. */
+void client_peer_addr(struct client *c, char *addr, size_t addrlen, int *port);
+
 /* Identity prefix for logs: "C-12 app@appdb 127.0.0.1:5555". */
-void client_ident(const struct client *c, char *out, size_t outlen);
+void client_ident(struct client *c, char *out, size_t outlen);
 const char *client_state_str(enum client_state s);
 
 #endif /* PGMUX_CLIENT_H */

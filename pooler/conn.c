@@ -6,10 +6,14 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fds.h"
+#include "pooler.h"
 #include "list.h"
 #include "util.h"
 
@@ -295,6 +299,26 @@ static void conn_on_close(uv_handle_t *h)
 		c->rbuf = NULL;
 	}
 	c->ops->on_closed(c);
+}
+
+void conn_set_tcp_options(struct conn *c)
+{
+	const struct cfg *cfg = g_pooler.cfg;
+	int fd = conn_fd(c);
+	int on = 1;
+
+	if (fd < 0 || (c->flags & CONN_F_UNIX))
+		return;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (!cfg->tcp_keepalive)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	if (cfg->tcp_keepidle > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->tcp_keepidle, sizeof(int));
+	if (cfg->tcp_keepintvl > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->tcp_keepintvl, sizeof(int));
+	if (cfg->tcp_keepcnt > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->tcp_keepcnt, sizeof(int));
 }
 
 static void addr_to_text(const struct sockaddr_storage *ss, char *addr, size_t addrlen, int *port)

@@ -109,6 +109,12 @@ static inline bool conn_is_closing(const struct conn *c)
 	return (c->flags & CONN_F_CLOSING) != 0;
 }
 
+/*
+ * TCP_NODELAY, and keepalive as configured: SO_KEEPALIVE alone leaves the
+ * kernel's timings; tcp_keepidle/keepintvl/keepcnt > 0 override them.
+ */
+void conn_set_tcp_options(struct conn *c);
+
 /* Peer address as text ("1.2.3.4", "::1" or "unix") and port (0 for unix). */
 void conn_peer_addr(const struct conn *c, char *addr, size_t addrlen, int *port);
 void conn_local_addr(const struct conn *c, char *addr, size_t addrlen, int *port);

@@ -104,6 +104,8 @@ static void log_write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+static long g_log_pid;
+
 /* Formats "YYYY-MM-DD HH:MM:SS.mmm UTC [pid] LEVEL " into buf; returns its length. */
 static size_t log_prefix(char *buf, size_t size, enum log_level lvl)
 {
@@ -119,8 +121,11 @@ static size_t log_prefix(char *buf, size_t size, enum log_level lvl)
 	if (gmtime_r(&ts.tv_sec, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
 	len = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	/* pgmux never forks: the pid is looked up once, not per line. */
+	if (g_log_pid == 0)
+		g_log_pid = (long)getpid();
 	n = snprintf(buf + len, size - len, ".%03ld UTC [%ld] %s ", ts.tv_nsec / 1000000L,
-		     (long)getpid(), log_level_names[lvl]);
+		     g_log_pid, log_level_names[lvl]);
 	if (n < 0)
 		return len;
 	len += (size_t)n;

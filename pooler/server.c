@@ -339,14 +339,7 @@ static void server_on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	s->conn.flags |= CONN_F_CONNECTED;
-	if (s->conn.h.handle.type == UV_TCP) {
-		uv_tcp_nodelay(&s->conn.h.tcp, 1);
-		if (g_pooler.cfg->tcp_keepalive)
-			uv_tcp_keepalive(&s->conn.h.tcp, 1,
-					 g_pooler.cfg->tcp_keepidle > 0 ?
-						 (unsigned)g_pooler.cfg->tcp_keepidle :
-						 7200);
-	}
+	conn_set_tcp_options(&s->conn);
 	s->login = xcalloc(1, sizeof(*s->login));
 	proto_buf_init(&s->login->params, 64 * 1024);
 	util_strlcpy(s->login->user, s->pool->user_name, sizeof(s->login->user));

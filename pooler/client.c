@@ -238,6 +238,8 @@ void client_accepted(struct client *c)
 {
 	conn_init(&c->conn, CONN_CLIENT, &client_ops, c->conn.h.handle.type == UV_NAMED_PIPE);
 	c->connect_time_us = util_wall_us();
+	c->accepted_ms = uv_now(g_pooler.loop);
+	c->active_ms = c->accepted_ms;
 	g_pooler.client_count++;
 	fds_track(conn_fd(&c->conn), FDS_CLIENT, c);
 	client_set_state(c, CLIENT_LOGIN);
@@ -283,6 +285,11 @@ static void client_teardown(struct client *c)
 		c->cancel_hash_key = 0;
 	}
 	client_set_state(c, CLIENT_CLOSED);
+}
+
+void client_log_event(struct client *c, const char *msg)
+{
+	client_logf(c, LOG_LVL_LOG, "%s", msg);
 }
 
 void client_close(struct client *c, const char *fmt, ...)
@@ -782,8 +789,10 @@ static void client_count_request(struct client *c, uint8_t type)
 	default:
 		return;
 	}
-	if (c->outstanding == 0)
+	if (c->outstanding == 0) {
 		c->request_time_us = util_now_us();
+		c->cancel_sent_ms = 0;
+	}
 	c->outstanding++;
 }
 
@@ -881,6 +890,7 @@ static enum conn_rc client_on_data(struct conn *conn)
 {
 	struct client *c = container_of(conn, struct client, conn);
 
+	c->active_ms = uv_now(g_pooler.loop);
 	switch (c->state) {
 	case CLIENT_LOGIN:
 		return client_login_data(c);

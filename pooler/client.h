@@ -67,6 +67,9 @@ struct client {
 	uint64_t request_time_us;   /* monotonic: start of the current request */
 	uint64_t wait_start_us;     /* monotonic: when it began waiting */
 	uint64_t xact_start_us;     /* monotonic: start of the server assignment */
+	uint64_t accepted_ms;       /* uv_now() at accept (client_login_timeout) */
+	uint64_t active_ms;         /* uv_now() when it last sent bytes (idle timeouts) */
+	uint64_t cancel_sent_ms;    /* query_timeout sent a cancel for the current request */
 	UT_hash_handle hh;          /* g_pooler.by_cancel_key */
 	/* Peer address, fetched once on first use (family 0 until then):
 	 * log lines and SHOW CLIENTS must not cost a getpeername each. */
@@ -96,6 +99,8 @@ void client_welcome(struct client *c);
  */
 void client_fatal(struct client *c, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Logs an event with the client's identity (LOG level). */
+void client_log_event(struct client *c, const char *msg);
 /* Closes at once (no message), logging why. */
 void client_close(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*

@@ -17,6 +17,7 @@
 #include "client.h"
 #include "fds.h"
 #include "iobuf.h"
+#include "janitor.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -135,6 +136,7 @@ int pooler_start(void)
 	uv_check_start(&g_pooler.reaper, pooler_on_check);
 	if (listener_start_all() < 0 || admin_start() < 0)
 		return -1;
+	janitor_start();
 	/* The loop's own descriptors (epoll, wakeup, signal pipe) and the log
 	 * file now exist: enter them once so nothing is unaccounted. */
 	fds_adopt_internal();
@@ -223,6 +225,7 @@ void pooler_close_everything(void)
 	uv_close((uv_handle_t *)&g_pooler.sig_hup, NULL);
 	uv_close((uv_handle_t *)&g_pooler.shutdown_timer, NULL);
 	uv_close((uv_handle_t *)&g_pooler.reaper, NULL);
+	janitor_stop();
 	admin_stop();
 }
 

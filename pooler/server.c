@@ -221,6 +221,7 @@ void server_launch(struct pool *p)
 	s->state = SERVER_CONNECTING;
 	s->tx_status = PROTO_TX_IDLE;
 	s->connect_time_us = util_wall_us();
+	s->launched_ms = uv_now(g_pooler.loop);
 	list_append(&p->login_servers, &s->node);
 	g_pooler.server_count++;
 	if (unix_sock)

@@ -44,6 +44,7 @@ struct server {
 	bool close_needed;          /* RECONNECT/RELOAD: close instead of reusing */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t last_used_us;      /* monotonic */
+	uint64_t launched_ms;       /* uv_now() at launch (connect timeout, lifetime) */
 };
 
 /* Starts a new server connection for the pool. */

@@ -494,6 +494,17 @@ static void client_login_done(struct client *c)
 		client_fatal(c, "3D000", "no such database: %s", c->login->database);
 		return;
 	}
+	{
+		char why[256];
+		const char *limit = pool_client_limit(c->login->database, c->login->user, why,
+						      sizeof(why));
+
+		if (limit) {
+			g_fds_counters.refused++;
+			client_fatal(c, "53300", "%s", limit);
+			return;
+		}
+	}
 	p = pool_get(db, c->login->database, db->user ? db->user : c->login->user);
 	c->pool = p;
 	p->stats.client_logins++;

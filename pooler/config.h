@@ -92,6 +92,8 @@ struct cfg {
 	int max_client_conn;
 	int max_db_connections;
 	int max_user_connections;
+	int max_db_client_connections;
+	int max_user_client_connections;
 	enum cfg_auth_type auth_type;
 	char *auth_file;
 	char *auth_hba_file;

@@ -159,6 +159,7 @@ void janitor_run(void)
 		janitor_idle_clients(p, now);
 		janitor_active_clients(p, now);
 		janitor_servers(p, now);
+		pool_maintain(p, now);
 	}
 }
 

@@ -51,6 +51,14 @@ static void pool_configure(struct pool *p, const struct cfg_db *db)
 	p->pool_size = db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size;
 	if (u && u->pool_size >= 0)
 		p->pool_size = u->pool_size;
+	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
+	p->reserve_pool = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
+	if (u && u->reserve_pool_size >= 0)
+		p->reserve_pool = u->reserve_pool_size;
+	p->max_db_connections = db->max_db_connections > 0 ? db->max_db_connections :
+							      cfg->max_db_connections;
+	p->max_user_connections = u && u->max_user_connections > 0 ? u->max_user_connections :
+								       cfg->max_user_connections;
 	p->mode = db->pool_mode >= 0 ? (enum pool_mode)db->pool_mode : cfg->pool_mode;
 	if (u && u->pool_mode >= 0)
 		p->mode = (enum pool_mode)u->pool_mode;
@@ -143,6 +151,43 @@ uint32_t pool_server_total(const struct pool *p)
 			  p->active_servers.count);
 }
 
+/* Servers of every pool of a database (by_user false) or of a user. */
+static uint32_t pool_group_servers(const struct pool *p, bool by_user)
+{
+	struct pool *q;
+	struct pool *tmp;
+	uint32_t n = 0;
+
+	HASH_ITER(hh, g_pooler.pools, q, tmp)
+	{
+		if (by_user ? strcmp(q->user_name, p->user_name) == 0 :
+			      strcmp(q->db_name, p->db_name) == 0)
+			n += pool_server_total(q);
+	}
+	return n;
+}
+
+/* Whether max_db_connections and max_user_connections allow one more. */
+static bool pool_group_room(const struct pool *p)
+{
+	if (p->max_db_connections > 0 &&
+	    pool_group_servers(p, false) >= (uint32_t)p->max_db_connections)
+		return false;
+	if (p->max_user_connections > 0 &&
+	    pool_group_servers(p, true) >= (uint32_t)p->max_user_connections)
+		return false;
+	return true;
+}
+
+/* Opens up to `need` servers while the pool stays under `cap`. */
+static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap)
+{
+	/* Counted once: a launch that fails at once must not be retried in
+	 * a tight loop. */
+	while (need-- > 0 && pool_server_total(p) < cap && pool_group_room(p))
+		server_launch(p);
+}
+
 void pool_launch_servers(struct pool *p)
 {
 	size_t want = p->waiting_clients.count;
@@ -152,11 +197,8 @@ void pool_launch_servers(struct pool *p)
 		return;
 	if (!list_empty(&p->welcome_clients) && want == 0)
 		want = 1;
-	/* Counted once: a launch that fails at once must not be retried in
-	 * a tight loop. */
 	need = want > p->login_servers.count ? want - p->login_servers.count : 0;
-	while (need-- > 0 && pool_server_total(p) < (uint32_t)p->pool_size)
-		server_launch(p);
+	pool_launch_up_to(p, need, (uint32_t)p->pool_size);
 	if (want > 0 && pool_server_total(p) == 0 && p->pool_size <= 0)
 		log_warn("pool %s@%s has pool_size 0: %zu clients cannot be served", p->user_name,
 			 p->db_name, want);
@@ -513,5 +555,87 @@ void pool_kick_all(const char *db)
 		while ((n = list_last(&p->idle_servers)) != NULL && !list_empty(&p->waiting_clients))
 			pool_server_ready(container_of(n, struct server, node));
 		pool_launch_servers(p);
+	}
+}
+
+/* ---- limits and maintenance ---- */
+
+static uint64_t pool_group_clients(const char *db, const char *user)
+{
+	struct pool *p;
+	struct pool *tmp;
+	uint64_t n = 0;
+
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		if ((db && strcmp(p->db_name, db) != 0) || (user && strcmp(p->user_name, user) != 0))
+			continue;
+		n += p->welcome_clients.count + p->idle_clients.count + p->waiting_clients.count +
+		     p->active_clients.count;
+	}
+	return n;
+}
+
+const char *pool_client_limit(const char *db, const char *user, char *buf, size_t len)
+{
+	const struct cfg *cfg = g_pooler.cfg;
+	const struct cfg_db *d = cfg_find_db(cfg, db);
+	const struct cfg_user *u = cfg_find_user(cfg, user);
+	int max_db = d && d->max_db_client_connections > 0 ? d->max_db_client_connections :
+							      cfg->max_db_client_connections;
+	int max_user = u && u->max_user_client_connections > 0 ? u->max_user_client_connections :
+								   cfg->max_user_client_connections;
+
+	if (max_db > 0 && pool_group_clients(db, NULL) >= (uint64_t)max_db) {
+		snprintf(buf, len, "too many client connections for database \"%s\" "
+			 "(max_db_client_connections = %d)", db, max_db);
+		return buf;
+	}
+	if (max_user > 0 && pool_group_clients(NULL, user) >= (uint64_t)max_user) {
+		snprintf(buf, len, "too many client connections for user \"%s\" "
+			 "(max_user_client_connections = %d)", user, max_user);
+		return buf;
+	}
+	return NULL;
+}
+
+void pool_maintain(struct pool *p, uint64_t now_ms)
+{
+	uint64_t reserve_ms = (uint64_t)(g_pooler.cfg->reserve_pool_timeout * 1000.0);
+	struct list_node *first = list_first(&p->waiting_clients);
+	uint32_t total = pool_server_total(p);
+
+	if (g_pooler.run_state != POOLER_RUNNING || pool_is_paused(p))
+		return;
+	if (p->min_pool_size > 0 && total < (uint32_t)p->min_pool_size)
+		pool_launch_up_to(p, (size_t)p->min_pool_size - total,
+				  (uint32_t)(p->min_pool_size < p->pool_size ? p->min_pool_size :
+									       p->pool_size));
+	/* The reserve is for a pool that is full and has kept someone
+	 * waiting too long: one more server per pass. */
+	if (first && p->reserve_pool > 0 && p->login_servers.count == 0 &&
+	    now_ms - container_of(first, struct client, node)->wait_start_us / 1000 >= reserve_ms) {
+		uint32_t before = pool_server_total(p);
+
+		pool_launch_up_to(p, 1, (uint32_t)(p->pool_size + p->reserve_pool));
+		if (pool_server_total(p) > before)
+			log_info("pool %s@%s: opening a reserve server for clients waiting over "
+				 "%.1f s", p->user_name, p->db_name,
+				 g_pooler.cfg->reserve_pool_timeout);
+	}
+}
+
+void pool_kick_related(const struct pool *p)
+{
+	struct pool *q;
+	struct pool *tmp;
+
+	if (p->max_db_connections <= 0 && p->max_user_connections <= 0)
+		return;
+	HASH_ITER(hh, g_pooler.pools, q, tmp)
+	{
+		if (q != p && !list_empty(&q->waiting_clients) &&
+		    (strcmp(q->db_name, p->db_name) == 0 || strcmp(q->user_name, p->user_name) == 0))
+			pool_launch_servers(q);
 	}
 }

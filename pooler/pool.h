@@ -83,6 +83,10 @@ struct pool {
 	char *server_db;
 	char *password; /* NULL: take it from the auth_file */
 	int pool_size;
+	int min_pool_size;      /* janitor keeps this many servers open */
+	int reserve_pool;       /* extra servers for clients waiting > reserve_pool_timeout */
+	int max_db_connections; /* servers of all pools of this database; 0: no limit */
+	int max_user_connections; /* servers of all pools of this user; 0: no limit */
 	enum pool_mode mode;
 
 	/* Clients by state. */
@@ -130,6 +134,18 @@ void pool_free_all(void);
 
 /* Number of servers in any state. */
 uint32_t pool_server_total(const struct pool *p);
+/*
+ * Client limits at login (max_db_client_connections,
+ * max_user_client_connections): NULL if one more client of db/user may
+ * come in, else the message naming the limit (in buf).
+ */
+const char *pool_client_limit(const char *db, const char *user, char *buf, size_t len);
+/* Janitor: open servers up to min_pool_size, and into the reserve for
+ * clients that waited longer than reserve_pool_timeout. */
+void pool_maintain(struct pool *p, uint64_t now_ms);
+/* A server of some pool closed: pools of the same database or user that
+ * were held back by max_db/user_connections may launch now. */
+void pool_kick_related(const struct pool *p);
 
 /*
  * A logged-in client needs a server. Links one at once if a server is idle

@@ -950,8 +950,10 @@ static void server_on_closed(struct conn *conn)
 	server_free_login(s);
 	free(s);
 	g_pooler.server_count--;
-	if (g_pooler.run_state != POOLER_SHUTDOWN_NOW)
+	if (g_pooler.run_state != POOLER_SHUTDOWN_NOW) {
 		pool_launch_servers(p);
+		pool_kick_related(p);
+	}
 	pooler_maybe_finish_shutdown();
 }
 

@@ -49,7 +49,8 @@ set(PGMUX_IT_TESTS
   fds:120
   saturation:60
   metrics:60
-  exporter:60)
+  exporter:60
+  load:120)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})
@@ -69,3 +70,9 @@ foreach(entry ${PGMUX_IT_TESTS})
     TIMEOUT ${timeout}
     ENVIRONMENT "PGMUX_FIXTURE_ENV=${PGMUX_IT_FIXTURE_DIR}/env")
 endforeach()
+
+# test_load.c runs pgmux-load (tools/) against the pooler.
+if(TARGET pgmux-load)
+  target_compile_definitions(it_load PRIVATE PGMUX_LOAD_BIN="$<TARGET_FILE:pgmux-load>")
+  add_dependencies(it_load pgmux-load)
+endif()

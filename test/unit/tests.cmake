@@ -27,3 +27,11 @@ foreach(module
     hist)
   pgmux_unit_test(${module} pgmux_core)
 endforeach()
+
+# tools/: pgmux-load's pure pieces (option parser, report); the histogram
+# they share with pgmux has its own test above.
+foreach(module
+    load_opts
+    load_report)
+  pgmux_unit_test(${module} pgmux_load_core)
+endforeach()

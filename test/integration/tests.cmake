@@ -50,7 +50,8 @@ set(PGMUX_IT_TESTS
   saturation:60
   metrics:60
   exporter:60
-  load:120)
+  load:120
+  timeouts:120)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})

@@ -64,6 +64,18 @@ static void janitor_waiting(struct pool *p, uint64_t now)
 	}
 }
 
+/*
+ * A client is idle from whichever came last: its last bytes, or the last
+ * answer it got (a long query's result arrives well after the client
+ * spoke, and the wait for it is not the client idling).
+ */
+static uint64_t janitor_idle_since(const struct client *c)
+{
+	uint64_t answered = c->request_time_us / 1000;
+
+	return answered > c->active_ms ? answered : c->active_ms;
+}
+
 static void janitor_idle_clients(struct pool *p, uint64_t now)
 {
 	uint64_t limit = ms(g_pooler.cfg->client_idle_timeout);
@@ -74,7 +86,7 @@ static void janitor_idle_clients(struct pool *p, uint64_t now)
 	{
 		struct client *c = container_of(it, struct client, node);
 
-		if (expired(now, c->active_ms, limit))
+		if (expired(now, janitor_idle_since(c), limit))
 			client_fatal(c, "08P01", "client_idle_timeout");
 	}
 }
@@ -98,7 +110,7 @@ static void janitor_active_clients(struct pool *p, uint64_t now)
 		struct client *c = container_of(it, struct client, node);
 
 		if (c->outstanding == 0 && c->tx_status != PROTO_TX_IDLE &&
-		    expired(now, c->active_ms, idle_tx)) {
+		    expired(now, janitor_idle_since(c), idle_tx)) {
 			client_fatal(c, "25P03", "idle transaction timeout");
 			continue;
 		}

@@ -51,7 +51,8 @@ set(PGMUX_IT_TESTS
   metrics:60
   exporter:60
   load:120
-  timeouts:120)
+  timeouts:120
+  limits:120)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})

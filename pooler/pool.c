@@ -179,13 +179,47 @@ static bool pool_group_room(const struct pool *p)
 	return true;
 }
 
+/*
+ * max_db/user_connections is full: close one idle server of another pool
+ * in the same group so this pool's waiting client can have one, as
+ * PgBouncer does. Returns whether a server was evicted.
+ */
+static bool pool_evict_for(const struct pool *p)
+{
+	/* Evict from the group that is full: the database's, else the user's. */
+	bool by_user = !(p->max_db_connections > 0 &&
+			 pool_group_servers(p, false) >= (uint32_t)p->max_db_connections);
+	struct pool *q;
+	struct pool *tmp;
+
+	HASH_ITER(hh, g_pooler.pools, q, tmp)
+	{
+		struct list_node *n;
+
+		if (q == p || strcmp(by_user ? q->user_name : q->db_name,
+				     by_user ? p->user_name : p->db_name) != 0)
+			continue;
+		n = list_first(&q->idle_servers);
+		if (n) {
+			server_close(container_of(n, struct server, node),
+				     "evicted: %s@%s needs a server under max_db/user_connections",
+				     p->user_name, p->db_name);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Opens up to `need` servers while the pool stays under `cap`. */
 static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap)
 {
 	/* Counted once: a launch that fails at once must not be retried in
 	 * a tight loop. */
-	while (need-- > 0 && pool_server_total(p) < cap && pool_group_room(p))
+	while (need-- > 0 && pool_server_total(p) < cap) {
+		if (!pool_group_room(p) && (!pool_evict_for(p) || !pool_group_room(p)))
+			return;
 		server_launch(p);
+	}
 }
 
 void pool_launch_servers(struct pool *p)
@@ -209,6 +243,27 @@ static bool pool_may_serve(const struct pool *p)
 {
 	return !pool_is_paused(p) && g_pooler.run_state != POOLER_SHUTDOWN_WAIT_SERVERS &&
 	       g_pooler.run_state != POOLER_SHUTDOWN_NOW;
+}
+
+/* Whether another pool sharing a max_db/user_connections limit with p has
+ * clients waiting and cannot open a server because the limit is full. */
+static bool pool_related_waiting(const struct pool *p)
+{
+	struct pool *q;
+	struct pool *tmp;
+
+	if (p->max_db_connections <= 0 && p->max_user_connections <= 0)
+		return false;
+	HASH_ITER(hh, g_pooler.pools, q, tmp)
+	{
+		if (q == p || list_empty(&q->waiting_clients) || q->login_servers.count > 0)
+			continue;
+		if (strcmp(q->db_name, p->db_name) != 0 && strcmp(q->user_name, p->user_name) != 0)
+			continue;
+		if (!pool_group_room(q))
+			return true;
+	}
+	return false;
 }
 
 bool pool_acquire(struct pool *p, struct client *c)
@@ -241,6 +296,12 @@ void pool_server_ready(struct server *s)
 	}
 	if (!n || !pool_may_serve(p)) {
 		server_set_state(s, SERVER_IDLE);
+		/* Nobody here needs it, but another pool of the same database
+		 * or user may be held back by max_db/user_connections: let it
+		 * launch now, evicting an idle server (likely this one) in the
+		 * same call so the group's count never dips. */
+		if (!n && pool_related_waiting(p))
+			pool_kick_related(p);
 		pooler_maybe_finish_shutdown();
 		return;
 	}

@@ -342,7 +342,7 @@ struct sampler {
 	pthread_t thread;
 	volatile int stop;
 	struct pg_counts max;
-	int samples;
+	volatile int samples;
 	char error[512];
 };
 
@@ -382,6 +382,11 @@ static void sampler_start(struct sampler *s)
 
 static void sampler_stop(struct sampler *s)
 {
+	long long t0 = harness_now_ms();
+
+	/* A fast test may end before the first sample: wait for one. */
+	while (s->samples == 0 && s->error[0] == '\0' && harness_now_ms() - t0 < 2000)
+		sleep_ms(5);
 	s->stop = 1;
 	pthread_join(s->thread, NULL);
 	if (s->error[0] != '\0')

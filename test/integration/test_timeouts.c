@@ -40,7 +40,21 @@
 
 #define LORIS 1000
 #define LORIS_WAVES 10
+/*
+ * The issue's figure is 100 ms. Under AddressSanitizer pgmux and this test
+ * run several times slower, so the sanitizer build allows 2.5 times that;
+ * the plain build holds the real figure.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define HONEST_LOGIN_MS 250
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HONEST_LOGIN_MS 250
+#endif
+#endif
+#ifndef HONEST_LOGIN_MS
 #define HONEST_LOGIN_MS 100
+#endif
 
 static void sleep_ms(long ms)
 {

@@ -584,8 +584,8 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 		g_fds_counters.refused++;
 		client_fatal(c, "53300",
 			     "too many connections: file descriptor limit reached "
-			     "(%u in use of %zu, %d kept for the admin console)",
-			     fds_tracked(), fds_capacity(), FDS_RESERVED);
+			     "(%u in use of %llu, %d kept for the admin console)",
+			     fds_tracked(), (unsigned long long)fds_limit(), FDS_RESERVED);
 		return CONN_CLOSED;
 	}
 	if (!admin && pool_db_disabled(st->database)) {

@@ -230,6 +230,11 @@ size_t fds_capacity(void)
 	return g_fds.cap;
 }
 
+uint64_t fds_limit(void)
+{
+	return g_fds.limit;
+}
+
 const struct fds_entry *fds_get(int fd)
 {
 	if (fd < 0 || (size_t)fd >= g_fds.cap || g_fds.table[fd].kind == FDS_FREE)

@@ -44,7 +44,10 @@ void fds_adopt_internal(void);
 const char *fds_kind_str(enum fds_kind k);
 uint32_t fds_count(enum fds_kind k);
 uint32_t fds_tracked(void);
-/* The table's size (= the soft limit at startup) and an entry, or NULL. */
+/* The soft limit at startup, which admission is measured against. */
+uint64_t fds_limit(void);
+/* The table's size (the soft limit, or more when descriptors were
+ * inherited above it) and an entry, or NULL. */
 size_t fds_capacity(void);
 const struct fds_entry *fds_get(int fd);
 /* The label of an internal descriptor ("anon_inode:[eventpoll]", ...). */

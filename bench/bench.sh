@@ -23,8 +23,8 @@
 set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-OUT="$BENCH_DIR/out"
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"   # log, calc, apt_install_missing, workspace + cleanup, PostgreSQL, poolers
 SECS=${BENCH_SECONDS:-15}
 CLIENTS=${BENCH_CLIENTS:-"20 100 500"}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
@@ -32,30 +32,11 @@ STRACE_TXNS=${BENCH_STRACE_TXNS:-10000}
 POOL_SIZE=20
 SCALE=10
 MAX_CLIENT_CONN=$((IDLE_N + 200))
-PGBIN=/usr/lib/postgresql/15/bin
-PGMUX_BIN=${PGMUX_BIN:-$REPO/build/pgmux}
-PGBOUNCER_BIN=/usr/sbin/pgbouncer
+LISTEN_BACKLOG=1024
+PG_MAX_CONNECTIONS=300
+PG_AUTH=scram-sha-256
 T_START=$(date +%s)
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# libpq defaults for every client we run: plain TCP, no TLS/GSS negotiation.
-export PGSSLMODE=disable PGGSSENCMODE=disable PGCONNECT_TIMEOUT=60
-unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS 2>/dev/null || true
-
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-loud() {
-	printf '\n[bench] ************************************************************\n' >&2
-	printf '[bench] *** %s\n' "$@" >&2
-	printf '[bench] ************************************************************\n\n' >&2
-}
-die() { log "FATAL: $*"; exit 1; }
-# Floating-point helper: fmt "<awk expression>" var=value...
-calc() {
-	local expr=$1; shift
-	local args=()
-	for a in "$@"; do args+=(-v "$a"); done
-	awk "${args[@]}" "BEGIN { $expr }"
-}
 
 mkdir -p "$OUT"
 BUSY_NOTE=""
@@ -63,23 +44,8 @@ if awk -v l="${LOADAVG_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n * 0.5) 
 	BUSY_NOTE="the machine was busy before the run (load average $LOADAVG_START on $(nproc) CPUs): CPU per transaction and TPS are inflated/deflated; compare pgmux and PgBouncer within this run only"
 	loud "$BUSY_NOTE"
 fi
-IS_ROOT=0
-[[ $(id -u) -eq 0 ]] && IS_ROOT=1
 
 # ---------------------------------------------------------------- install ---
-pkg_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-apt_install_missing() {
-	local missing=()
-	for p in "$@"; do pkg_missing "$p" && missing+=("$p"); done
-	[[ ${#missing[@]} -eq 0 ]] && return 0
-	if [[ $IS_ROOT -ne 1 ]]; then
-		log "missing packages (not root, cannot install): ${missing[*]}"
-		return 1
-	fi
-	log "installing: ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
-}
 if command -v dpkg-query >/dev/null; then
 	apt_install_missing postgresql-15 pgbouncer strace procps libpq-dev gcc iproute2 ||
 		die "install the packages above first"
@@ -135,106 +101,10 @@ elif [[ -f $REPO/build/CMakeCache.txt && $PGMUX_BIN == "$REPO/build/pgmux" ]]; t
 fi
 
 # ------------------------------------------------------------- workspace ---
-TMP=$(mktemp -d /tmp/pgmux-bench.XXXXXX)
-chmod 755 "$TMP"
-RUN_AS_PG=()   # prefix to run a long-lived server as the postgres user, same PID
-if [[ $IS_ROOT -eq 1 ]]; then
-	id postgres >/dev/null 2>&1 || die "no 'postgres' OS user (the postgresql package creates it)"
-	RUN_AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-	chown postgres: "$TMP"
-fi
-as_pg() { if [[ $IS_ROOT -eq 1 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-mkdir -p "$TMP/sock" "$TMP/logs"
-[[ $IS_ROOT -eq 1 ]] && chown postgres: "$TMP/sock" "$TMP/logs"
-
-BG_PIDS=()       # helpers to kill on exit (pgbench, strace, idle_clients)
-POOLER_PIDS=()   # poolers to stop on exit
-PG_STARTED=0
-cleanup() {
-	local rc=$?
-	set +e
-	trap - ERR
-	for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${POOLER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for _ in $(seq 50); do
-		local alive=0
-		for p in "${POOLER_PIDS[@]}" "${BG_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[[ $alive -eq 0 ]] && break
-		sleep 0.1
-	done
-	for p in "${POOLER_PIDS[@]}" "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	if [[ $PG_STARTED -eq 1 ]]; then
-		as_pg "$PGBIN/pg_ctl" -D "$TMP/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 ||
-			as_pg "$PGBIN/pg_ctl" -D "$TMP/pgdata" -m immediate stop >/dev/null 2>&1
-	fi
-	if [[ -d $TMP/logs ]]; then
-		rm -rf "$OUT/logs"
-		cp -r "$TMP/logs" "$OUT/logs" 2>/dev/null
-	fi
-	[[ $TMP == /tmp/pgmux-bench.* ]] && rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
-
-USED_PORTS=" "
-# free_port VAR: a port nobody listens on, below the ephemeral range.
-free_port() {
-	local p
-	for _ in $(seq 500); do
-		p=$((15000 + RANDOM % 15000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if [[ -z $(ss -Htln "sport = :$p" 2>/dev/null) ]]; then
-			USED_PORTS+="$p "
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port"
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-# cpu_ticks PID: utime+stime of the whole process (all threads), in clock ticks.
-cpu_ticks() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -1; return; }
-	stat=${stat##*) }   # comm may contain spaces: drop through the last ')'
-	# fields after comm: state(3) ... utime is field 14, stime 15 => 12th, 13th here
-	awk '{ print $12 + $13 }' <<<"$stat"
-}
-# rss_bytes PID: resident set size.
-rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status" 2>/dev/null || echo -1; }
+lib_workspace   # $TMP, as_pg, RUN_AS_PG, cleanup traps
 
 # ------------------------------------------------------------ PostgreSQL ---
-PW=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
-PGDATA="$TMP/pgdata"
-free_port PGPORT
-log "initdb (PostgreSQL 15, port $PGPORT, data in $TMP)"
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -E UTF8 --no-sync \
-	--auth-local=trust --auth-host=scram-sha-256 >"$TMP/logs/initdb.log" 2>&1 ||
-	{ cat "$TMP/logs/initdb.log" >&2; die "initdb failed"; }
-cat >>"$PGDATA/postgresql.conf" <<EOF
-# bench/bench.sh
-listen_addresses = '127.0.0.1'
-port = $PGPORT
-unix_socket_directories = '$TMP/sock'
-max_connections = 300
-shared_buffers = 256MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-max_wal_size = 4GB
-log_min_messages = warning
-log_checkpoints = off
-EOF
-as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$TMP/logs/postgres.log" -w -t 60 start >/dev/null ||
-	{ tail -n 20 "$TMP/logs/postgres.log" >&2; die "PostgreSQL did not start"; }
-PG_STARTED=1
-psql_admin() { as_pg psql -X -q -h "$TMP/sock" -p "$PGPORT" -U postgres -d "${2:-postgres}" -v ON_ERROR_STOP=1 -c "$1"; }
-psql_admin "CREATE ROLE bench LOGIN PASSWORD '$PW'" >/dev/null
-psql_admin "CREATE DATABASE bench OWNER bench" >/dev/null
-export PGPASSWORD=$PW
+pg_start        # $PGPORT, role and database bench, PGPASSWORD
 log "pgbench -i -s $SCALE"
 pgbench -i -s "$SCALE" -q -h 127.0.0.1 -p "$PGPORT" -U bench bench >"$TMP/logs/pgbench-init.log" 2>&1 ||
 	{ tail -n 20 "$TMP/logs/pgbench-init.log" >&2; die "pgbench -i failed"; }
@@ -242,81 +112,7 @@ pgbench -i -s "$SCALE" -q -h 127.0.0.1 -p "$PGPORT" -U bench bench >"$TMP/logs/p
 pgbench -S -n -M simple -c 4 -j 2 -T 3 -h 127.0.0.1 -p "$PGPORT" -U bench bench >/dev/null 2>&1 || true
 
 # ------------------------------------------------------------- poolers ---
-printf '"bench" "%s"\n' "$PW" >"$TMP/userlist.txt"
-[[ $IS_ROOT -eq 1 ]] && chown postgres: "$TMP/userlist.txt"
-chmod 600 "$TMP/userlist.txt"
-
-# pgmux must be executable by the postgres user; copy it if its path is not.
-if [[ $PGMUX_OK -eq 1 && $IS_ROOT -eq 1 ]] && ! "${RUN_AS_PG[@]}" test -x "$PGMUX_BIN"; then
-	cp "$PGMUX_BIN" "$TMP/pgmux" && chmod 755 "$TMP/pgmux"
-	PGMUX_BIN="$TMP/pgmux"
-fi
-
-# write_config FILE SECTION PORT AUTH_TYPE
-write_config() {
-	cat >"$1" <<EOF
-;; written by bench/bench.sh
-[databases]
-bench = host=127.0.0.1 port=$PGPORT dbname=bench
-
-[$2]
-listen_addr = 127.0.0.1
-listen_port = $3
-unix_socket_dir = $TMP/sock
-auth_type = $4
-auth_file = $TMP/userlist.txt
-pool_mode = transaction
-default_pool_size = $POOL_SIZE
-max_client_conn = $MAX_CLIENT_CONN
-listen_backlog = 1024
-log_connections = 0
-log_disconnections = 0
-EOF
-	[[ $IS_ROOT -eq 1 ]] && chown postgres: "$1"
-	return 0
-}
-
-declare -A PID PORT NAME
-NAME[pgmux]=pgmux
-NAME[pgbouncer]=PgBouncer
-# start_pooler KEY TAG AUTH_TYPE: starts a fresh instance on a new port; sets PID[KEY], PORT[KEY].
-start_pooler() {
-	local key=$1 tag=$2 auth=$3 port cfg bin section pid
-	free_port port
-	cfg="$TMP/$key-$tag.ini"
-	if [[ $key == pgmux ]]; then bin=$PGMUX_BIN section=pgmux; else bin=$PGBOUNCER_BIN section=pgbouncer; fi
-	write_config "$cfg" "$section" "$port" "$auth"
-	(exec "${RUN_AS_PG[@]}" "$bin" "$cfg") >"$TMP/logs/$key-$tag.log" 2>&1 &
-	pid=$!
-	POOLER_PIDS+=("$pid")
-	local ok=0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		if [[ $(PGCONNECT_TIMEOUT=2 psql -X -Atq -h 127.0.0.1 -p "$port" -U bench -d bench -c 'select 1' 2>/dev/null) == 1 ]]; then
-			ok=1
-			break
-		fi
-		sleep 0.1
-	done
-	if [[ $ok -ne 1 ]]; then
-		log "${NAME[$key]} ($tag) did not come up; tail of its log:"
-		tail -n 15 "$TMP/logs/$key-$tag.log" >&2 || true
-		kill -TERM "$pid" 2>/dev/null || true
-		return 1
-	fi
-	PID[$key]=$pid
-	PORT[$key]=$port
-	log "${NAME[$key]} ($tag, auth $auth) pid $pid on 127.0.0.1:$port"
-}
-stop_pooler() {
-	local pid=${PID[$1]:-}
-	[[ -z $pid ]] && return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	PID[$1]=""
-}
+write_userlist  # $TMP/userlist.txt; pgmux copied where the postgres user can run it
 
 POOLERS=()
 if [[ $PGMUX_OK -eq 1 ]]; then

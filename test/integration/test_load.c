@@ -265,7 +265,7 @@ static void test_load_two_procs_source_addrs_seen_by_pgmux(void **state)
 	struct load_run r;
 	char ci[512];
 	char *argv[] = { PGMUX_LOAD_BIN, ci, "--clients", "40", "--procs", "2", "--workload",
-			 "idle", "--duration", "4s", "--source-addrs", "127.0.0.2-127.0.0.5",
+			 "idle", "--duration", "10s", "--source-addrs", "127.0.0.2-127.0.0.5",
 			 "--json", r.json_path, NULL };
 	long long deadline;
 	int per_addr[4], total = 0, i, status;
@@ -284,7 +284,9 @@ static void test_load_two_procs_source_addrs_seen_by_pgmux(void **state)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	deadline = harness_now_ms() + 3000;
+	/* The clients stay 10 s; a loaded machine (or ASan) may take a few
+	 * seconds to log all 40 in, SCRAM included. */
+	deadline = harness_now_ms() + 8000;
 	while (harness_now_ms() < deadline && (total = show_clients_by_addr(&p, per_addr)) < 40)
 		sleep_ms(100);
 	print_message("SHOW CLIENTS: %d app clients; from .2 %d, .3 %d, .4 %d, .5 %d\n", total,

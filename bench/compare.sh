@@ -84,6 +84,8 @@ if [[ -f $REPO/build/CMakeCache.txt ]]; then
 	grep -q '^PGMUX_SANITIZE:BOOL=ON' "$REPO/build/CMakeCache.txt" && BUILD_NOTE="build/ has sanitizers on: pgmux figures are not representative"
 	grep -q '^CMAKE_BUILD_TYPE:STRING=Debug' "$REPO/build/CMakeCache.txt" && BUILD_NOTE="build/ is a Debug build: pgmux figures are not representative"
 fi
+sn=$(stale_notes)
+[[ -n $sn ]] && BUILD_NOTE="${BUILD_NOTE:+$BUILD_NOTE; }$sn (set COMPARE_REBUILD=1 to rebuild)"
 [[ -n $BUILD_NOTE ]] && loud "$BUILD_NOTE"
 BUSY_NOTE=""
 if awk -v l="${LOADAVG_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n * 0.5) }'; then

@@ -98,6 +98,24 @@ build_targets() {
 	) >"$logf" 2>&1
 }
 
+# stale_note BIN PATH...: a warning if a source file under PATH... (*.c, *.h) is newer than BIN.
+stale_note() {
+	local bin=$1 newer
+	shift
+	[[ -x $bin ]] || return 0
+	newer=$(find "$@" -newer "$bin" -name '*.[ch]' -print -quit 2>/dev/null || true)
+	[[ -n $newer ]] && printf '%s is older than %s (built %s): the figures are for that older binary' \
+		"${bin#"$REPO"/}" "${newer#"$REPO"/}" "$(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC')"
+	return 0
+}
+# stale_notes: stale_note for build/pgmux and build/tools/pgmux-load, "; "-separated.
+stale_notes() {
+	local a b
+	a=$(stale_note "$PGMUX_BIN" "$REPO/pooler" "$REPO/admin" "$REPO/protocol")
+	b=$(stale_note "$LOAD_BIN" "$REPO/tools" "$REPO/pooler/hist.c" "$REPO/pooler/hist.h")
+	printf '%s%s%s' "$a" "${a:+${b:+; }}" "$b"
+}
+
 # ------------------------------------------------------------- workspace ---
 # as_pg CMD...: run CMD as the postgres OS user (when root).
 as_pg() { if [[ $IS_ROOT -eq 1 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }

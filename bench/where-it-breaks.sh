@@ -79,6 +79,8 @@ if [[ -f $REPO/build/CMakeCache.txt ]]; then
 	grep -q '^PGMUX_SANITIZE:BOOL=ON' "$REPO/build/CMakeCache.txt" && BUILD_NOTE="build/ has sanitizers on: memory and CPU figures are not representative"
 	grep -q '^CMAKE_BUILD_TYPE:STRING=Debug' "$REPO/build/CMakeCache.txt" && BUILD_NOTE="build/ is a Debug build: figures are not representative"
 fi
+sn=$(stale_notes)
+[[ -n $sn ]] && BUILD_NOTE="${BUILD_NOTE:+$BUILD_NOTE; }$sn (set WIB_REBUILD=1 to rebuild)"
 [[ -n $BUILD_NOTE ]] && loud "$BUILD_NOTE"
 
 # 10k client sockets in pgmux-load (2 processes) and 10k in pgmux: hard limit here 20000.

@@ -1134,57 +1134,32 @@ static void show_empty(struct proto_buf *b, const struct admin_column *cols, siz
 	admin_result_done(b, "SHOW");
 }
 
-void admin_show_peers(struct client *c, struct proto_buf *b, const char *arg)
-{
-	static const struct admin_column cols[] = {
-		{ "peer_id", ADMIN_INT4 },
-		{ "host", ADMIN_TEXT },
-		{ "port", ADMIN_INT4 },
-		{ "pool_size", ADMIN_INT4 },
-	};
+/* Column sets of the views that are always empty in pgmux. */
+static const struct admin_column peers_cols[] = {
+	{ "peer_id", ADMIN_INT4 }, { "host", ADMIN_TEXT }, { "port", ADMIN_INT4 },
+	{ "pool_size", ADMIN_INT4 },
+};
+static const struct admin_column peer_pools_cols[] = {
+	{ "peer_id", ADMIN_INT4 },	       { "cl_active_cancel_req", ADMIN_INT4 },
+	{ "cl_waiting_cancel_req", ADMIN_INT4 }, { "sv_active_cancel", ADMIN_INT4 },
+	{ "sv_login", ADMIN_INT4 },
+};
+static const struct admin_column dns_hosts_cols[] = {
+	{ "hostname", ADMIN_TEXT }, { "ttl", ADMIN_INT8 }, { "addrs", ADMIN_TEXT },
+};
+static const struct admin_column dns_zones_cols[] = {
+	{ "zonename", ADMIN_TEXT }, { "serial", ADMIN_INT8 }, { "count", ADMIN_INT4 },
+};
 
-	(void)c;
-	(void)arg;
-	show_empty(b, cols, NCOLS(cols));
-}
+#define EMPTY_VIEW(fn, cols)                                                              \
+	void fn(struct client *c, struct proto_buf *b, const char *arg)                  \
+	{                                                                                 \
+		(void)c;                                                                  \
+		(void)arg;                                                                \
+		show_empty(b, cols, NCOLS(cols));                                         \
+	}
 
-void admin_show_peer_pools(struct client *c, struct proto_buf *b, const char *arg)
-{
-	static const struct admin_column cols[] = {
-		{ "peer_id", ADMIN_INT4 },
-		{ "cl_active_cancel_req", ADMIN_INT4 },
-		{ "cl_waiting_cancel_req", ADMIN_INT4 },
-		{ "sv_active_cancel", ADMIN_INT4 },
-		{ "sv_login", ADMIN_INT4 },
-	};
-
-	(void)c;
-	(void)arg;
-	show_empty(b, cols, NCOLS(cols));
-}
-
-void admin_show_dns_hosts(struct client *c, struct proto_buf *b, const char *arg)
-{
-	static const struct admin_column cols[] = {
-		{ "hostname", ADMIN_TEXT },
-		{ "ttl", ADMIN_INT8 },
-		{ "addrs", ADMIN_TEXT },
-	};
-
-	(void)c;
-	(void)arg;
-	show_empty(b, cols, NCOLS(cols));
-}
-
-void admin_show_dns_zones(struct client *c, struct proto_buf *b, const char *arg)
-{
-	static const struct admin_column cols[] = {
-		{ "zonename", ADMIN_TEXT },
-		{ "serial", ADMIN_INT8 },
-		{ "count", ADMIN_INT4 },
-	};
-
-	(void)c;
-	(void)arg;
-	show_empty(b, cols, NCOLS(cols));
-}
+EMPTY_VIEW(admin_show_peers, peers_cols)
+EMPTY_VIEW(admin_show_peer_pools, peer_pools_cols)
+EMPTY_VIEW(admin_show_dns_hosts, dns_hosts_cols)
+EMPTY_VIEW(admin_show_dns_zones, dns_zones_cols)

@@ -322,6 +322,7 @@ enum auth_rc auth_on_message(struct client *c, const char *user, const uint8_t *
 		return auth_scram_final(c, user, stored, body, len);
 	case CLIENT_PH_STARTUP:
 	case CLIENT_PH_READY:
+	case CLIENT_PH_CANCEL:
 		break;
 	}
 	client_fatal(c, "08P01", "unexpected password message");

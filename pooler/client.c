@@ -20,6 +20,7 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "cancel.h"
 #include "fds.h"
 #include "log.h"
 #include "pool.h"
@@ -284,6 +285,7 @@ static void client_teardown(struct client *c)
 		HASH_DEL(g_pooler.by_cancel_key, c);
 		c->cancel_hash_key = 0;
 	}
+	cancel_forget(c);
 	client_set_state(c, CLIENT_CLOSED);
 }
 
@@ -630,10 +632,16 @@ static enum conn_rc client_cancel_request(struct client *c, const struct proto_s
 	struct client *target;
 
 	HASH_FIND(hh, g_pooler.by_cancel_key, &key, sizeof(key), target);
-	if (target && target->server)
-		server_send_cancel(target->server);
+	if (target && target->server) {
+		/* Stays open, unread, until PostgreSQL has the request: the
+		 * requester must not run its next query before that. */
+		conn_read_stop(&c->conn);
+		c->phase = CLIENT_PH_CANCEL;
+		cancel_send(target->server, c);
+		return CONN_OK;
+	}
 	/* Like PostgreSQL, say nothing either way: the key is the secret. */
-	client_close(c, "cancel request handled");
+	client_close(c, "cancel request: nothing to cancel");
 	return CONN_CLOSED;
 }
 
@@ -722,6 +730,8 @@ static enum conn_rc client_login_data(struct client *c)
 		uint32_t before = c->conn.rbuf->start;
 		enum conn_rc rc;
 
+		if (c->phase == CLIENT_PH_CANCEL)
+			return CONN_OK; /* PostgreSQL too reads nothing after a cancel */
 		if (c->phase == CLIENT_PH_STARTUP)
 			rc = client_startup_packet(c);
 		else
@@ -773,6 +783,10 @@ void client_unlinked(struct client *c)
  */
 static void client_count_request(struct client *c, uint8_t type)
 {
+	/* Whatever comes first after ReadyForQuery 'I' opens a transaction,
+	 * implicit or not: transaction_timeout counts from here. */
+	if (c->tx_status == PROTO_TX_IDLE && c->outstanding == 0 && !c->unsynced)
+		c->tx_begin_us = util_now_us();
 	switch (type) {
 	case PROTO_FE_QUERY:
 	case PROTO_FE_FUNCTION_CALL:
@@ -879,8 +893,8 @@ static enum conn_rc client_idle_data(struct client *c)
 		return CONN_CLOSED;
 	}
 acquire:
-	if (!pool_acquire(c->pool, c))
-		return CONN_OK; /* queued; its bytes wait in rbuf */
+	if (!pool_acquire(c->pool, c)) /* queued (its bytes wait in rbuf), or refused */
+		return c->state == CLIENT_CLOSED ? CONN_CLOSED : CONN_OK;
 	return client_forward(c);
 }
 

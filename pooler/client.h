@@ -40,6 +40,7 @@ enum client_phase {
 	CLIENT_PH_AUTH_SCRAM_FIRST,
 	CLIENT_PH_AUTH_SCRAM_FINAL,
 	CLIENT_PH_READY,        /* logged in */
+	CLIENT_PH_CANCEL,       /* sent a CancelRequest: reads nothing more, closes when delivered */
 };
 
 struct client {
@@ -67,6 +68,7 @@ struct client {
 	uint64_t request_time_us;   /* monotonic: start of the current request */
 	uint64_t wait_start_us;     /* monotonic: when it began waiting */
 	uint64_t xact_start_us;     /* monotonic: start of the server assignment */
+	uint64_t tx_begin_us;       /* monotonic: first request after ReadyForQuery 'I' */
 	uint64_t accepted_ms;       /* uv_now() at accept (client_login_timeout) */
 	uint64_t active_ms;         /* uv_now() when it last sent bytes (idle timeouts) */
 	uint64_t cancel_sent_ms;    /* query_timeout sent a cancel for the current request */

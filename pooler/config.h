@@ -121,6 +121,8 @@ struct cfg {
 	double client_idle_timeout;
 	double client_login_timeout;
 	double idle_transaction_timeout;
+	double transaction_timeout;
+	double cancel_wait_timeout;
 	double shutdown_wait_timeout; /* pgmux: how long SIGTERM waits for clients */
 	char *metrics_listen;         /* pgmux: "host:port" of the /metrics endpoint, or NULL */
 	int stats_period;
@@ -131,6 +133,8 @@ struct cfg {
 	int tcp_keepidle;
 	int tcp_keepintvl;
 	int tcp_keepcnt;
+	int tcp_user_timeout;  /* ms */
+	int tcp_socket_buffer; /* bytes */
 	char *ignore_startup_parameters;
 	char *application_name_add_host; /* a boolean: NULL when off, "1" when on */
 	int max_prepared_statements;

@@ -5,6 +5,7 @@
  */
 #include "conn.h"
 
+#include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "fds.h"
+#include "log.h"
 #include "pooler.h"
 #include "list.h"
 #include "util.h"
@@ -301,24 +303,62 @@ static void conn_on_close(uv_handle_t *h)
 	c->ops->on_closed(c);
 }
 
+/* One setsockopt; a refusal is logged at most once per option, since the
+ * same cause would repeat for every connection. */
+static int conn_sockopt(int fd, int level, int name, int value, const char *what)
+{
+	static uint32_t warned; /* bit per option slot below */
+	static const char *const slots[] = { "TCP_NODELAY",   "SO_KEEPALIVE", "TCP_KEEPIDLE",
+					     "TCP_KEEPINTVL", "TCP_KEEPCNT",  "TCP_USER_TIMEOUT",
+					     "SO_SNDBUF",     "SO_RCVBUF" };
+
+	if (setsockopt(fd, level, name, &value, sizeof(value)) == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+		if (strcmp(slots[i], what) == 0 && !(warned & (1u << i))) {
+			warned |= 1u << i;
+			log_warn("setsockopt %s=%d failed: %s (further failures not logged)", what,
+				 value, strerror(errno));
+		}
+	}
+	return 1;
+}
+
+int conn_tcp_apply(int fd, const struct cfg *cfg)
+{
+	int failed = conn_sockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+
+	if (cfg->tcp_user_timeout > 0)
+		failed += conn_sockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, cfg->tcp_user_timeout,
+				       "TCP_USER_TIMEOUT");
+	if (cfg->tcp_socket_buffer > 0) {
+		failed += conn_sockopt(fd, SOL_SOCKET, SO_SNDBUF, cfg->tcp_socket_buffer,
+				       "SO_SNDBUF");
+		failed += conn_sockopt(fd, SOL_SOCKET, SO_RCVBUF, cfg->tcp_socket_buffer,
+				       "SO_RCVBUF");
+	}
+	if (!cfg->tcp_keepalive)
+		return failed;
+	failed += conn_sockopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
+	if (cfg->tcp_keepidle > 0)
+		failed += conn_sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, cfg->tcp_keepidle,
+				       "TCP_KEEPIDLE");
+	if (cfg->tcp_keepintvl > 0)
+		failed += conn_sockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, cfg->tcp_keepintvl,
+				       "TCP_KEEPINTVL");
+	if (cfg->tcp_keepcnt > 0)
+		failed += conn_sockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, cfg->tcp_keepcnt,
+				       "TCP_KEEPCNT");
+	return failed;
+}
+
 void conn_set_tcp_options(struct conn *c)
 {
-	const struct cfg *cfg = g_pooler.cfg;
 	int fd = conn_fd(c);
-	int on = 1;
 
 	if (fd < 0 || (c->flags & CONN_F_UNIX))
 		return;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (!cfg->tcp_keepalive)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	if (cfg->tcp_keepidle > 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->tcp_keepidle, sizeof(int));
-	if (cfg->tcp_keepintvl > 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->tcp_keepintvl, sizeof(int));
-	if (cfg->tcp_keepcnt > 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->tcp_keepcnt, sizeof(int));
+	(void)conn_tcp_apply(fd, g_pooler.cfg);
 }
 
 static void addr_to_text(const struct sockaddr_storage *ss, char *addr, size_t addrlen, int *port)

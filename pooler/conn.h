@@ -112,8 +112,14 @@ static inline bool conn_is_closing(const struct conn *c)
 /*
  * TCP_NODELAY, and keepalive as configured: SO_KEEPALIVE alone leaves the
  * kernel's timings; tcp_keepidle/keepintvl/keepcnt > 0 override them.
+ * tcp_user_timeout > 0 sets TCP_USER_TIMEOUT, tcp_socket_buffer > 0 both
+ * SO_SNDBUF and SO_RCVBUF. Unix sockets get none of it.
  */
 void conn_set_tcp_options(struct conn *c);
+struct cfg;
+/* The same on a bare TCP socket; returns how many options the kernel
+ * refused (each is logged once per reason). */
+int conn_tcp_apply(int fd, const struct cfg *cfg);
 
 /* Peer address as text ("1.2.3.4", "::1" or "unix") and port (0 for unix). */
 void conn_peer_addr(const struct conn *c, char *addr, size_t addrlen, int *port);

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "log.h"
 #include "pool.h"
@@ -78,7 +79,7 @@ static uint64_t janitor_idle_since(const struct client *c)
 
 static void janitor_idle_clients(struct pool *p, uint64_t now)
 {
-	uint64_t limit = ms(g_pooler.cfg->client_idle_timeout);
+	uint64_t limit = p->client_idle_timeout_ms;
 	struct list_node *it;
 	struct list_node *tmp;
 
@@ -91,17 +92,52 @@ static void janitor_idle_clients(struct pool *p, uint64_t now)
 	}
 }
 
+/* Whether c is inside a transaction, or has a request or pipeline open. */
+static bool janitor_in_transaction(const struct client *c)
+{
+	return c->tx_status != PROTO_TX_IDLE || c->outstanding > 0 || c->unsynced;
+}
+
+/* A transaction is timed from when it had both begun and got its server:
+ * time spent waiting for one is query_wait_timeout's to judge. */
+static uint64_t janitor_tx_since(const struct client *c)
+{
+	uint64_t begin = c->tx_begin_us > c->xact_start_us ? c->tx_begin_us : c->xact_start_us;
+
+	return begin / 1000;
+}
+
 /*
- * A linked client either sits in an open transaction sending nothing
- * (idle_transaction_timeout: it goes, and its server with it, since the
- * transaction is left open) or waits for a query that runs too long
- * (query_timeout: the query is cancelled; if it has not stopped a second
- * later, the client goes).
+ * query_timeout: the query is cancelled; if it has not stopped a second
+ * later, the client goes. Returns whether c was closed.
+ */
+static bool janitor_query_timeout(struct pool *p, struct client *c, uint64_t now)
+{
+	if (c->outstanding == 0 ||
+	    !expired(now, c->request_time_us / 1000, p->query_timeout_ms))
+		return false;
+	if (c->cancel_sent_ms == 0) {
+		client_log_event(c, "query_timeout: cancelling the running query");
+		c->cancel_sent_ms = now;
+		if (c->server)
+			cancel_send(c->server, NULL);
+		return false;
+	}
+	if (!expired(now, c->cancel_sent_ms, JANITOR_CANCEL_GRACE_MS))
+		return false;
+	client_fatal(c, "57014", "query_timeout");
+	return true;
+}
+
+/*
+ * A linked client that sits in an open transaction sending nothing
+ * (idle_transaction_timeout), or whose transaction has lasted too long in
+ * all (transaction_timeout), goes, and its server with it, since the
+ * transaction is left open: closing the server rolls it back. The
+ * SQLSTATEs are PostgreSQL's own for the same limits.
  */
 static void janitor_active_clients(struct pool *p, uint64_t now)
 {
-	uint64_t idle_tx = ms(g_pooler.cfg->idle_transaction_timeout);
-	uint64_t query = ms(g_pooler.cfg->query_timeout);
 	struct list_node *it;
 	struct list_node *tmp;
 
@@ -110,20 +146,16 @@ static void janitor_active_clients(struct pool *p, uint64_t now)
 		struct client *c = container_of(it, struct client, node);
 
 		if (c->outstanding == 0 && c->tx_status != PROTO_TX_IDLE &&
-		    expired(now, janitor_idle_since(c), idle_tx)) {
+		    expired(now, janitor_idle_since(c), p->idle_transaction_timeout_ms)) {
 			client_fatal(c, "25P03", "idle transaction timeout");
 			continue;
 		}
-		if (c->outstanding == 0 || !expired(now, c->request_time_us / 1000, query))
+		if (janitor_in_transaction(c) &&
+		    expired(now, janitor_tx_since(c), p->transaction_timeout_ms)) {
+			client_fatal(c, "25P04", "transaction timeout");
 			continue;
-		if (c->cancel_sent_ms == 0) {
-			client_log_event(c, "query_timeout: cancelling the running query");
-			c->cancel_sent_ms = now;
-			if (c->server)
-				server_send_cancel(c->server);
-		} else if (expired(now, c->cancel_sent_ms, JANITOR_CANCEL_GRACE_MS)) {
-			client_fatal(c, "57014", "query_timeout");
 		}
+		(void)janitor_query_timeout(p, c, now);
 	}
 }
 
@@ -165,6 +197,7 @@ void janitor_run(void)
 	if (g_pooler.run_state == POOLER_SHUTDOWN_NOW)
 		return;
 	janitor_login_clients(now);
+	cancel_expire(now);
 	HASH_ITER(hh, g_pooler.pools, p, tmp)
 	{
 		janitor_waiting(p, now);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "client.h"
 #include "log.h"
 #include "pooler.h"
@@ -32,6 +34,14 @@ static char *pool_key(const char *db, const char *user, size_t *len)
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
+}
+
+/* A [users] value (-1: not set) overrides the global one; seconds to ms. */
+static uint64_t pool_timeout_ms(double global_s, double user_s)
+{
+	double s = user_s >= 0 ? user_s : global_s;
+
+	return s > 0 ? (uint64_t)(s * 1000.0) : 0;
 }
 
 /* Copies what the pool needs from its database entry. */
@@ -62,6 +72,13 @@ static void pool_configure(struct pool *p, const struct cfg_db *db)
 	p->mode = db->pool_mode >= 0 ? (enum pool_mode)db->pool_mode : cfg->pool_mode;
 	if (u && u->pool_mode >= 0)
 		p->mode = (enum pool_mode)u->pool_mode;
+	p->query_timeout_ms = pool_timeout_ms(cfg->query_timeout, u ? u->query_timeout : -1);
+	p->idle_transaction_timeout_ms = pool_timeout_ms(
+		cfg->idle_transaction_timeout, u ? u->idle_transaction_timeout : -1);
+	p->transaction_timeout_ms =
+		pool_timeout_ms(cfg->transaction_timeout, u ? u->transaction_timeout : -1);
+	p->client_idle_timeout_ms =
+		pool_timeout_ms(cfg->client_idle_timeout, u ? u->client_idle_timeout : -1);
 }
 
 struct pool *pool_get(const struct cfg_db *db, const char *client_db, const char *user)
@@ -210,9 +227,44 @@ static bool pool_evict_for(const struct pool *p)
 	return false;
 }
 
+static void pool_fail_list(struct list *l, const char *sqlstate, const char *message);
+
+static uint64_t pool_retry_ms(void)
+{
+	double s = g_pooler.cfg->server_login_retry;
+
+	return s > 0 ? (uint64_t)(s * 1000.0) : 0;
+}
+
+/* Whether server_login_retry still holds launches back after a failure. */
+static bool pool_retry_pending(const struct pool *p)
+{
+	return p->login_failing && uv_now(g_pooler.loop) < p->retry_at_ms;
+}
+
+/*
+ * Inside the retry interval a pool with no server at all cannot serve
+ * anyone: its clients hear the cached error now instead of waiting for an
+ * attempt that is seconds away.
+ */
+static void pool_fail_fast(struct pool *p)
+{
+	char msg[512];
+
+	if (pool_server_total(p) > 0 ||
+	    (list_empty(&p->waiting_clients) && list_empty(&p->welcome_clients)))
+		return;
+	snprintf(msg, sizeof(msg), "server login has been failing, try again later "
+		 "(server_login_retry): %s", p->last_error_message ? p->last_error_message : "");
+	pool_fail_list(&p->welcome_clients, p->last_error_sqlstate, msg);
+	pool_fail_list(&p->waiting_clients, p->last_error_sqlstate, msg);
+}
+
 /* Opens up to `need` servers while the pool stays under `cap`. */
 static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap)
 {
+	if (pool_retry_pending(p))
+		return;
 	/* Counted once: a launch that fails at once must not be retried in
 	 * a tight loop. */
 	while (need-- > 0 && pool_server_total(p) < cap) {
@@ -225,13 +277,20 @@ static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap)
 void pool_launch_servers(struct pool *p)
 {
 	size_t want = p->waiting_clients.count;
+	size_t coming;
 	size_t need;
 
 	if (g_pooler.run_state == POOLER_SHUTDOWN_NOW || pool_is_paused(p))
 		return;
 	if (!list_empty(&p->welcome_clients) && want == 0)
 		want = 1;
-	need = want > p->login_servers.count ? want - p->login_servers.count : 0;
+	if (pool_retry_pending(p)) {
+		pool_fail_fast(p);
+		return;
+	}
+	/* Servers logging in or being checked will each take a client. */
+	coming = p->login_servers.count + p->checking_servers;
+	need = want > coming ? want - coming : 0;
 	pool_launch_up_to(p, need, (uint32_t)p->pool_size);
 	if (want > 0 && pool_server_total(p) == 0 && p->pool_size <= 0)
 		log_warn("pool %s@%s has pool_size 0: %zu clients cannot be served", p->user_name,
@@ -266,19 +325,39 @@ static bool pool_related_waiting(const struct pool *p)
 	return false;
 }
 
+/*
+ * Idle servers due for server_check_query start it, one per waiting client
+ * not already covered by a check; each is handed to the first waiting
+ * client when it answers (pool_server_ready). Most recently used first.
+ */
+static void pool_start_checks(struct pool *p)
+{
+	while (p->waiting_clients.count > p->checking_servers && pool_may_serve(p)) {
+		struct list_node *n = list_last(&p->idle_servers);
+
+		if (!n)
+			return;
+		(void)server_start_check(container_of(n, struct server, node));
+	}
+}
+
 bool pool_acquire(struct pool *p, struct client *c)
 {
 	struct list_node *n = list_last(&p->idle_servers);
+	struct server *s = n ? container_of(n, struct server, node) : NULL;
 
-	if (n && list_empty(&p->waiting_clients) && pool_may_serve(p)) {
+	if (s && list_empty(&p->waiting_clients) && pool_may_serve(p) && !server_check_due(s)) {
 		/* Most recently used first: its caches are warm. */
-		server_link(container_of(n, struct server, node), c);
+		server_link(s, c);
 		return true;
 	}
 	c->wait_start_us = util_now_us();
 	client_set_state(c, CLIENT_WAITING);
 	if (p->waiting_clients.count > p->sat.cl_waiting_max)
 		p->sat.cl_waiting_max = (uint32_t)p->waiting_clients.count;
+	/* Idle servers exist only while clients wait if they are due for
+	 * a check (LIFO: if the newest is due, all are). */
+	pool_start_checks(p);
 	pool_launch_servers(p);
 	return false;
 }
@@ -343,15 +422,37 @@ static void pool_fail_list(struct list *l, const char *sqlstate, const char *mes
 	}
 }
 
+/* Logs a failed server login at most once per server_login_retry: with
+ * hundreds of clients and a database down, one line per interval says it. */
+static void pool_log_login_failure(struct pool *p, const char *sqlstate, const char *message,
+				   uint64_t now)
+{
+	uint64_t retry = pool_retry_ms();
+
+	if (p->fail_logged_ms != 0 && now - p->fail_logged_ms < (retry > 1000 ? retry : 1000)) {
+		p->fails_unlogged++;
+		return;
+	}
+	log_warn("pool %s@%s: server login failed: %s (%s); %u more failures since last "
+		 "report; next attempt in %.1f s (server_login_retry)",
+		 p->user_name, p->db_name, message, sqlstate, p->fails_unlogged,
+		 (double)retry / 1000.0);
+	p->fail_logged_ms = now;
+	p->fails_unlogged = 0;
+}
+
 void pool_login_failed(struct pool *p, const char *sqlstate, const char *message)
 {
+	uint64_t now = uv_now(g_pooler.loop);
+
 	free(p->last_error_sqlstate);
 	free(p->last_error_message);
 	p->last_error_sqlstate = xstrdup(sqlstate);
 	p->last_error_message = xstrdup(message);
 	p->last_login_failure_us = util_now_us();
-	log_warn("pool %s@%s: server login failed: %s (%s)", p->user_name, p->db_name, message,
-		 sqlstate);
+	pool_log_login_failure(p, sqlstate, message, now);
+	p->login_failing = true;
+	p->retry_at_ms = now + pool_retry_ms();
 	/*
 	 * Clients that some live or still-connecting server will serve keep
 	 * waiting; if this was the last hope, they hear why now rather than
@@ -361,6 +462,17 @@ void pool_login_failed(struct pool *p, const char *sqlstate, const char *message
 		return;
 	pool_fail_list(&p->welcome_clients, sqlstate, message);
 	pool_fail_list(&p->waiting_clients, sqlstate, message);
+}
+
+void pool_login_succeeded(struct pool *p)
+{
+	if (!p->login_failing)
+		return;
+	log_info("pool %s@%s: server login works again (%u failures not reported)",
+		 p->user_name, p->db_name, p->fails_unlogged);
+	p->login_failing = false;
+	p->fail_logged_ms = 0;
+	p->fails_unlogged = 0;
 }
 
 /* ---- saturation ---- */
@@ -668,6 +780,13 @@ void pool_maintain(struct pool *p, uint64_t now_ms)
 
 	if (g_pooler.run_state != POOLER_RUNNING || pool_is_paused(p))
 		return;
+	/* Clients held back by server_login_retry get their attempt (or
+	 * the cached error) once the interval is over. */
+	if (p->login_failing && (first || !list_empty(&p->welcome_clients))) {
+		pool_launch_servers(p);
+		first = list_first(&p->waiting_clients);
+		total = pool_server_total(p);
+	}
 	if (p->min_pool_size > 0 && total < (uint32_t)p->min_pool_size)
 		pool_launch_up_to(p, (size_t)p->min_pool_size - total,
 				  (uint32_t)(p->min_pool_size < p->pool_size ? p->min_pool_size :

@@ -88,6 +88,12 @@ struct pool {
 	int max_db_connections; /* servers of all pools of this database; 0: no limit */
 	int max_user_connections; /* servers of all pools of this user; 0: no limit */
 	enum pool_mode mode;
+	/* Client timeouts in ms (0: off): the global value unless the pool's
+	 * user has its own in [users]. */
+	uint64_t query_timeout_ms;
+	uint64_t idle_transaction_timeout_ms;
+	uint64_t transaction_timeout_ms;
+	uint64_t client_idle_timeout_ms;
 
 	/* Clients by state. */
 	struct list welcome_clients; /* authenticated, waiting for server parameters */
@@ -110,6 +116,15 @@ struct pool {
 	char *last_error_sqlstate;
 	char *last_error_message;
 	uint64_t last_login_failure_us;
+	/* server_login_retry: after a failed login no server is launched
+	 * before retry_at_ms (uv_now); the failure is logged once per
+	 * interval, with how many more happened in between. */
+	bool login_failing;
+	uint64_t retry_at_ms;
+	uint64_t fail_logged_ms;
+	uint32_t fails_unlogged;
+	/* Idle servers running server_check_query before their next client. */
+	uint32_t checking_servers;
 
 	struct pool_stats stats;
 	struct pool_saturation sat;
@@ -161,6 +176,8 @@ void pool_server_ready(struct server *s);
 void pool_want_welcome(struct pool *p);
 /* The server login failed: tell the clients that cannot be served. */
 void pool_login_failed(struct pool *p, const char *sqlstate, const char *message);
+/* A server of p logged in: launches are no longer held back. */
+void pool_login_succeeded(struct pool *p);
 /* Makes sure enough servers are being launched for the waiters. */
 void pool_launch_servers(struct pool *p);
 /* Stores the welcome parameters from a server's login. */

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "cancel.h"
 #include "client.h"
 #include "fds.h"
 #include "iobuf.h"
@@ -210,6 +211,7 @@ void pooler_close_everything(void)
 	listener_close_all(false);
 	pooler_close_list(&g_pooler.login_clients);
 	pooler_close_list(&g_pooler.admin_clients);
+	cancel_close_all();
 	HASH_ITER(hh, g_pooler.pools, p, tmp)
 	{
 		pooler_close_list(&p->welcome_clients);

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "auth_md5.h"
 #include "auth_scram.h"
+#include "cancel.h"
 #include "client.h"
 #include "fds.h"
 #include "log.h"
@@ -42,19 +43,6 @@ struct server_login {
 struct server_resolve {
 	uv_getaddrinfo_t req;
 	struct server *server; /* NULL once the server has gone */
-};
-
-/* A CancelRequest on its own short-lived connection. */
-struct cancel_conn {
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
-	uv_connect_t connect_req;
-	uv_write_t write_req;
-	uint8_t packet[16];
 };
 
 static enum conn_rc server_on_data(struct conn *conn);
@@ -144,7 +132,7 @@ static bool server_transition_ok(enum server_state from, enum server_state to)
 	case SERVER_LOGIN:
 		return to == SERVER_IDLE || to == SERVER_ACTIVE;
 	case SERVER_IDLE:
-		return to == SERVER_ACTIVE;
+		return to == SERVER_ACTIVE || to == SERVER_RESETTING;
 	case SERVER_ACTIVE:
 		return to == SERVER_IDLE || to == SERVER_ACTIVE || to == SERVER_RESETTING;
 	case SERVER_RESETTING:
@@ -167,6 +155,10 @@ void server_set_state(struct server *s, enum server_state next)
 	}
 	from = server_list_for(s, s->state);
 	to = server_list_for(s, next);
+	if (s->checking && next != SERVER_RESETTING) {
+		s->checking = false;
+		s->pool->checking_servers--;
+	}
 	s->state = next;
 	if (from == to)
 		return;
@@ -498,6 +490,7 @@ static void server_login_complete(struct server *s)
 {
 	struct pool *p = s->pool;
 
+	pool_login_succeeded(p);
 	if (!p->welcome)
 		pool_set_welcome(p, &s->login->params, s->login->server_version);
 	server_free_login(s);
@@ -595,16 +588,48 @@ void server_link(struct server *s, struct client *c)
 	client_linked(c, s);
 }
 
-static int server_send_reset(struct server *s)
+static int server_send_query(struct server *s, const char *sql)
 {
 	struct proto_buf b;
 	int rc;
 
 	proto_buf_init(&b, 16 * 1024);
-	proto_build_query(&b, g_pooler.cfg->server_reset_query);
+	proto_build_query(&b, sql);
 	rc = conn_send_buf(&s->conn, &b);
 	proto_buf_free(&b);
 	return rc;
+}
+
+/* server_check_query's value: NULL when disabled; PgBouncer's "<empty>"
+ * means the empty query, the cheapest round trip there is. */
+static const char *server_check_sql(void)
+{
+	const char *q = g_pooler.cfg->server_check_query;
+
+	if (!q || !q[0])
+		return NULL;
+	return strcmp(q, "<empty>") == 0 ? "" : q;
+}
+
+bool server_check_due(const struct server *s)
+{
+	double delay = g_pooler.cfg->server_check_delay;
+
+	if (!server_check_sql())
+		return false;
+	return delay <= 0 || util_now_us() - s->last_used_us >= (uint64_t)(delay * 1e6);
+}
+
+bool server_start_check(struct server *s)
+{
+	if (server_send_query(s, server_check_sql()) < 0) {
+		server_close(s, "could not send server_check_query");
+		return false;
+	}
+	server_set_state(s, SERVER_RESETTING);
+	s->checking = true;
+	s->pool->checking_servers++;
+	return true;
 }
 
 void server_release(struct server *s, enum server_release_kind how)
@@ -622,14 +647,14 @@ void server_release(struct server *s, enum server_release_kind how)
 		/* A backend busy with a query notices the closed socket only
 		 * when it next writes; cancel it so its transaction ends now. */
 		if (busy && s->state != SERVER_CLOSED)
-			server_send_cancel(s);
+			cancel_send(s, NULL);
 		server_close(s, "client left it in an unknown state");
 		return;
 	}
 	conn_unblock(&s->conn);
 	if (how == SERVER_RELEASE_RESET && reset && reset[0] &&
 	    g_pooler.run_state != POOLER_SHUTDOWN_NOW) {
-		if (server_send_reset(s) < 0) {
+		if (server_send_query(s, reset) < 0) {
 			server_close(s, "could not send reset query");
 			return;
 		}
@@ -832,7 +857,8 @@ static enum conn_rc server_reset_data(struct server *s)
 		if (rc == PROTO_FRAME_NEED_MORE)
 			break;
 		if (rc != PROTO_FRAME_OK || m.type == PROTO_BE_ERROR_RESPONSE) {
-			server_close(s, "server_reset_query failed");
+			server_close(s, s->checking ? "server_check_query failed" :
+						      "server_reset_query failed");
 			return CONN_CLOSED;
 		}
 		if (m.type != PROTO_BE_READY_FOR_QUERY) {
@@ -849,6 +875,8 @@ static enum conn_rc server_reset_data(struct server *s)
 			return CONN_CLOSED;
 		}
 		s->tx_status = st;
+		if (s->checking)
+			s->last_used_us = util_now_us(); /* it just proved alive */
 		pool_server_ready(s);
 		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
 	}
@@ -955,86 +983,4 @@ static void server_on_closed(struct conn *conn)
 		pool_kick_related(p);
 	}
 	pooler_maybe_finish_shutdown();
-}
-
-/* ---- cancel ---- */
-
-static void cancel_on_close(uv_handle_t *h)
-{
-	free(container_of(h, struct cancel_conn, h.handle));
-}
-
-static void cancel_close(struct cancel_conn *cc)
-{
-	uv_os_fd_t fd;
-
-	if (uv_is_closing(&cc->h.handle))
-		return;
-	if (uv_fileno(&cc->h.handle, &fd) == 0)
-		fds_untrack(fd);
-	uv_close(&cc->h.handle, cancel_on_close);
-}
-
-static void cancel_track(struct cancel_conn *cc)
-{
-	uv_os_fd_t fd;
-
-	if (uv_fileno(&cc->h.handle, &fd) == 0)
-		fds_track(fd, FDS_CANCEL, cc);
-}
-
-static void cancel_on_written(uv_write_t *req, int status)
-{
-	struct cancel_conn *cc = container_of(req, struct cancel_conn, write_req);
-
-	(void)status;
-	/* PostgreSQL closes the connection itself; closing ours is enough. */
-	cancel_close(cc);
-}
-
-static void cancel_on_connect(uv_connect_t *req, int status)
-{
-	struct cancel_conn *cc = container_of(req, struct cancel_conn, connect_req);
-	uv_buf_t buf = uv_buf_init((char *)cc->packet, sizeof(cc->packet));
-
-	if (status < 0 || uv_write(&cc->write_req, &cc->h.stream, &buf, 1, cancel_on_written) < 0) {
-		if (status != UV_ECANCELED)
-			log_warn("cancel request could not reach server: %s", uv_strerror(status));
-		cancel_close(cc);
-	}
-}
-
-void server_send_cancel(struct server *s)
-{
-	struct cancel_conn *cc = xcalloc(1, sizeof(*cc));
-	uint32_t v[4] = { htonl(16), htonl(PROTO_CANCEL_REQUEST_CODE), htonl(s->be_pid),
-			  htonl(s->be_key) };
-
-	memcpy(cc->packet, v, sizeof(v));
-	if (s->conn.flags & CONN_F_UNIX) {
-		char path[512];
-		size_t len = sizeof(path);
-
-		uv_pipe_init(g_pooler.loop, &cc->h.pipe, 0);
-		if (uv_pipe_getpeername(&s->conn.h.pipe, path, &len) != 0) {
-			uv_close(&cc->h.handle, cancel_on_close);
-			return;
-		}
-		uv_pipe_connect(&cc->connect_req, &cc->h.pipe, path, cancel_on_connect);
-		cancel_track(cc);
-		return;
-	}
-	{
-		struct sockaddr_storage ss;
-		int len = sizeof(ss);
-
-		uv_tcp_init(g_pooler.loop, &cc->h.tcp);
-		if (uv_tcp_getpeername(&s->conn.h.tcp, (struct sockaddr *)&ss, &len) != 0 ||
-		    uv_tcp_connect(&cc->connect_req, &cc->h.tcp, (struct sockaddr *)&ss,
-				   cancel_on_connect) != 0) {
-			cancel_close(cc);
-			return;
-		}
-		cancel_track(cc);
-	}
 }

@@ -24,7 +24,8 @@ enum server_state {
 	SERVER_LOGIN,      /* pool->login_servers: startup and authentication */
 	SERVER_IDLE,       /* pool->idle_servers */
 	SERVER_ACTIVE,     /* pool->active_servers: linked to a client */
-	SERVER_RESETTING,  /* pool->active_servers: running server_reset_query */
+	SERVER_RESETTING,  /* pool->active_servers: running server_reset_query or
+			    * server_check_query (PgBouncer's "tested") */
 	SERVER_CLOSED,     /* in no list; waiting for close_cb */
 };
 
@@ -42,6 +43,7 @@ struct server {
 	uint32_t be_key;
 	uint8_t tx_status;          /* last ReadyForQuery status */
 	bool close_needed;          /* RECONNECT/RELOAD: close instead of reusing */
+	bool checking;              /* RESETTING for server_check_query */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t last_used_us;      /* monotonic */
 	uint64_t launched_ms;       /* uv_now() at launch (connect timeout, lifetime) */
@@ -62,10 +64,17 @@ enum server_release_kind {
  * unless it is closing. Then s returns to the pool, is reset, or is closed.
  */
 void server_release(struct server *s, enum server_release_kind how);
+/*
+ * Whether an idle server must pass server_check_query before its next
+ * client: it has sat unused for server_check_delay (0: always) and the
+ * query is not disabled (empty).
+ */
+bool server_check_due(const struct server *s);
+/* Sends server_check_query; the server is handed out once it answers.
+ * Returns false if it could not be sent (the server is then closed). */
+bool server_start_check(struct server *s);
 /* Processes server bytes that arrived while data was held (after link). */
 enum conn_rc server_resume(struct server *s);
-/* Forwards a client's CancelRequest to PostgreSQL for this server. */
-void server_send_cancel(struct server *s);
 void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void server_ident(const struct server *s, char *out, size_t outlen);

@@ -10,12 +10,15 @@
  * The cluster is always started again in teardown, so a failure here does
  * not take the rest of the suite down with it.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -570,6 +573,208 @@ static void test_server_failures_pg_down_clients_get_errors_fast_and_login_failu
 	harness_pooler_stop(&p, 10);
 }
 
+/* ---- server_check_query ---- */
+
+static long long check_rows(PGconn *super)
+{
+	return harness_scalar_ll(super, "SELECT count(*) FROM it_check_log");
+}
+
+static void test_server_failures_server_check_query_runs_on_a_server_idle_past_server_check_delay(
+	void **state)
+{
+	struct harness_pooler p;
+	PGconn *c, *super;
+
+	(void)state;
+	super = harness_connect_pg_super(NULL);
+	harness_exec(super, "DROP TABLE IF EXISTS it_check_log");
+	harness_exec(super, "CREATE TABLE it_check_log (at timestamptz)");
+	harness_exec(super, "GRANT ALL ON it_check_log TO PUBLIC");
+	/* A check with a visible effect, so the test can count them. */
+	start_pooler(&p, "default_pool_size = 1\nserver_check_delay = 1\n"
+			 "server_check_query = INSERT INTO it_check_log VALUES (now())\n");
+	c = harness_connect_pooler(&p, NULL, NULL, NULL);
+	harness_exec(c, "SELECT 1");
+	harness_exec(c, "SELECT 1");
+	assert_int_equal(check_rows(super), 0); /* reused at once: no check */
+	sleep_ms(1500);
+	harness_exec(c, "SELECT 1");
+	assert_int_equal(check_rows(super), 1); /* idle 1.5 s > 1 s: checked first */
+	harness_exec(c, "SELECT 1");
+	assert_int_equal(check_rows(super), 1);
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+
+	/* A failing check closes the server; the client is served by a new one. */
+	start_pooler(&p, "default_pool_size = 1\nserver_check_delay = 0\n"
+			 "server_check_query = SELECT 1/0\n");
+	c = harness_connect_pooler(&p, NULL, NULL, NULL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(harness_scalar_ll(c, "SELECT 7"), 7);
+	assert_true(harness_pooler_log_contains(&p, "server_check_query failed"));
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+	harness_exec(super, "DROP TABLE it_check_log");
+	PQfinish(super);
+}
+
+/* ---- cancel_wait_timeout ---- */
+
+/*
+ * A TCP proxy in front of PostgreSQL that forwards its first connection
+ * (pgmux's server) and accepts every later one (pgmux's cancel
+ * connections) without ever reading or closing it: a server that never
+ * takes a cancel.
+ */
+struct sticky_proxy {
+	pthread_t thread;
+	int listen_fd;
+	int port;
+	int upstream_port;
+	volatile int stop;
+	int held[16];
+	int nheld;
+};
+
+static int proxy_listen(int *port)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static int proxy_upstream(int port)
+{
+	struct sockaddr_in sa = { 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Copies what is readable on from to to; false when from has ended. */
+static bool proxy_pump(int from, int to)
+{
+	char buf[16384];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	for (ssize_t off = 0; n > 0 && off < n;) {
+		ssize_t w = write(to, buf + off, (size_t)(n - off));
+
+		if (w <= 0)
+			return false;
+		off += w;
+	}
+	return n > 0;
+}
+
+static void *proxy_main(void *arg)
+{
+	struct sticky_proxy *px = arg;
+	int down = -1, up = -1;
+
+	while (!px->stop) {
+		struct pollfd pfd[3] = { { px->listen_fd, POLLIN, 0 }, { down, POLLIN, 0 },
+					 { up, POLLIN, 0 } };
+
+		if (poll(pfd, 3, 50) <= 0)
+			continue;
+		if (pfd[0].revents & POLLIN) {
+			int fd = accept(px->listen_fd, NULL, NULL);
+
+			if (fd >= 0 && down < 0) {
+				down = fd;
+				up = proxy_upstream(px->upstream_port);
+			} else if (fd >= 0 && px->nheld < 16) {
+				px->held[px->nheld++] = fd;
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+		if (((pfd[1].revents & (POLLIN | POLLHUP)) && !proxy_pump(down, up)) ||
+		    ((pfd[2].revents & (POLLIN | POLLHUP)) && !proxy_pump(up, down))) {
+			close(down);
+			close(up);
+			down = up = -1;
+		}
+	}
+	if (down >= 0)
+		close(down);
+	if (up >= 0)
+		close(up);
+	for (int i = 0; i < px->nheld; i++)
+		close(px->held[i]);
+	return NULL;
+}
+
+static void test_server_failures_cancel_wait_timeout_ends_a_cancel_the_server_never_takes(
+	void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct sticky_proxy px = { 0 };
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char databases[256], errbuf[256];
+	PGconn *c;
+	PGcancel *cancel;
+	PGresult *r;
+	long long t0, ms;
+
+	(void)state;
+	px.listen_fd = proxy_listen(&px.port);
+	px.upstream_port = fx->port;
+	assert_int_equal(pthread_create(&px.thread, NULL, proxy_main, &px), 0);
+	harness_fmt(databases, sizeof(databases), "%s = host=127.0.0.1 port=%d dbname=%s\n",
+		    fx->db, px.port, fx->db);
+	cfg.settings = "default_pool_size = 1\ncancel_wait_timeout = 1\n";
+	cfg.databases = databases;
+	harness_wait_no_server_conns(fx->db, fx->app_user, 20);
+	harness_pooler_start(&p, &cfg);
+
+	c = harness_connect_pooler(&p, NULL, NULL, NULL);
+	assert_true(PQsendQuery(c, "SELECT pg_sleep(4)"));
+	sleep_ms(300);
+	cancel = PQgetCancel(c);
+	assert_non_null(cancel);
+	t0 = harness_now_ms();
+	/* PQcancel returns when pgmux closes the cancel connection: here only
+	 * because cancel_wait_timeout gave up on it. */
+	(void)PQcancel(cancel, errbuf, sizeof(errbuf));
+	ms = harness_now_ms() - t0;
+	PQfreeCancel(cancel);
+	print_message("PQcancel returned after %lld ms\n", ms);
+	assert_true(ms >= 900 && ms <= 3500);
+	assert_true(harness_pooler_log_contains(&p, "cancel_wait_timeout"));
+
+	/* The query was never cancelled: it finishes normally. */
+	while ((r = PQgetResult(c)) != NULL) {
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		PQclear(r);
+	}
+	assert_int_equal(harness_scalar_ll(c, "SELECT 1"), 1);
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+	px.stop = 1;
+	pthread_join(px.thread, NULL);
+	close(px.listen_fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,7 +784,13 @@ int main(void)
 		cmocka_unit_test_teardown(
 			test_server_failures_pg_down_clients_get_errors_fast_and_login_failures_logged_once_per_retry,
 			teardown),
+		cmocka_unit_test_teardown(
+			test_server_failures_server_check_query_runs_on_a_server_idle_past_server_check_delay,
+			teardown),
+		cmocka_unit_test_teardown(
+			test_server_failures_cancel_wait_timeout_ends_a_cancel_the_server_never_takes,
+			teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("integration_server_failures", tests, NULL, NULL);
 }

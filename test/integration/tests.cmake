@@ -52,7 +52,9 @@ set(PGMUX_IT_TESTS
   exporter:60
   load:120
   timeouts:120
-  limits:120)
+  limits:120
+  server_failures:180
+  transaction_timeouts:90)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})

@@ -24,7 +24,8 @@ endforeach()
 
 # pooler/ pieces that are pure code (no loop, no sockets): link the core.
 foreach(module
-    hist)
+    hist
+    conn_tcp)
   pgmux_unit_test(${module} pgmux_core)
 endforeach()
 

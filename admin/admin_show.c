@@ -466,6 +466,7 @@ static void show_pool_row(struct proto_buf *b, const struct pool *p, uint64_t no
 	char v[POOL_NCOLS][24];
 	const char *row[POOL_NCOLS];
 	uint64_t maxwait = 0;
+	uint32_t tested;
 	struct list_node *first;
 	size_t i;
 
@@ -492,14 +493,15 @@ static void show_pool_row(struct proto_buf *b, const struct pool *p, uint64_t no
 	}
 	fmt_u64(v[2], 24, p->idle_clients.count + p->active_clients.count);
 	fmt_u64(v[3], 24, p->waiting_clients.count + p->welcome_clients.count);
-	fmt_u64(v[4], 24, 0);
+	tested = pool_count_tested(p);
+	fmt_u64(v[4], 24, p->cancel_requesters);
 	fmt_u64(v[5], 24, 0);
-	fmt_u64(v[6], 24, p->active_servers.count);
-	fmt_u64(v[7], 24, 0);
+	fmt_u64(v[6], 24, p->active_servers.count - tested);
+	fmt_u64(v[7], 24, p->cancel_conns);
 	fmt_u64(v[8], 24, 0);
 	fmt_u64(v[9], 24, p->idle_servers.count);
 	fmt_u64(v[10], 24, 0);
-	fmt_u64(v[11], 24, 0);
+	fmt_u64(v[11], 24, tested);
 	fmt_u64(v[12], 24, p->login_servers.count);
 	fmt_u64(v[13], 24, maxwait / 1000000u);
 	fmt_u64(v[14], 24, maxwait % 1000000u);

@@ -15,6 +15,7 @@
 #include "fds.h"
 #include "list.h"
 #include "log.h"
+#include "pool.h"
 #include "pooler.h"
 #include "proto.h"
 #include "server.h"
@@ -31,6 +32,7 @@ struct cancel_conn {
 	uv_write_t write_req;
 	struct list_node node;     /* in g_cancels while not closing */
 	struct client *requester;  /* NULL: nobody waits for the outcome */
+	struct pool *pool;         /* of the server being cancelled (SHOW POOLS) */
 	uint64_t started_ms;       /* uv_now() when sent (cancel_wait_timeout) */
 	uint8_t packet[16];
 	char sink[64];             /* PostgreSQL sends nothing; EOF is the answer */
@@ -53,6 +55,9 @@ static void cancel_finish(struct cancel_conn *cc, const char *outcome)
 	if (uv_is_closing(&cc->h.handle))
 		return;
 	list_remove(&g_cancels, &cc->node);
+	cc->pool->cancel_conns--;
+	if (requester)
+		cc->pool->cancel_requesters--;
 	cc->requester = NULL;
 	if (uv_fileno(&cc->h.handle, &fd) == 0)
 		fds_untrack(fd);
@@ -147,8 +152,12 @@ void cancel_send(struct server *s, struct client *requester)
 
 	memcpy(cc->packet, v, sizeof(v));
 	cc->requester = requester;
+	cc->pool = s->pool;
 	cc->started_ms = uv_now(g_pooler.loop);
 	list_append(&g_cancels, &cc->node);
+	cc->pool->cancel_conns++;
+	if (requester)
+		cc->pool->cancel_requesters++;
 	if (cancel_connect(cc, s) != 0) {
 		log_warn("cancel request for server pid %u could not be started", s->be_pid);
 		cancel_finish(cc, "not delivered");
@@ -164,8 +173,10 @@ void cancel_forget(const struct client *requester)
 	{
 		struct cancel_conn *cc = container_of(it, struct cancel_conn, node);
 
-		if (cc->requester == requester)
+		if (cc->requester == requester) {
 			cc->requester = NULL;
+			cc->pool->cancel_requesters--;
+		}
 	}
 }
 

@@ -713,6 +713,18 @@ uint32_t pool_count_active_servers(void)
 	return n;
 }
 
+uint32_t pool_count_tested(const struct pool *p)
+{
+	const struct list_node *it;
+	uint32_t n = 0;
+
+	for (it = p->active_servers.head.next; it != &p->active_servers.head; it = it->next) {
+		if (container_of(it, const struct server, node)->state == SERVER_RESETTING)
+			n++;
+	}
+	return n;
+}
+
 void pool_kick_all(const char *db)
 {
 	struct pool *p;

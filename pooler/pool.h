@@ -125,6 +125,11 @@ struct pool {
 	uint32_t fails_unlogged;
 	/* Idle servers running server_check_query before their next client. */
 	uint32_t checking_servers;
+	/* Cancel connections to this pool's servers in flight, and the client
+	 * cancel connections waiting on them (SHOW POOLS sv_active_cancel,
+	 * cl_active_cancel_req). */
+	uint32_t cancel_conns;
+	uint32_t cancel_requesters;
 
 	struct pool_stats stats;
 	struct pool_saturation sat;
@@ -205,6 +210,9 @@ void pool_kill(const char *db);
 uint32_t pool_count_servers(const char *db, bool close_needed_only);
 /* Number of servers linked to clients (SHUTDOWN WAIT_FOR_SERVERS). */
 uint32_t pool_count_active_servers(void);
+/* Servers of p running server_reset_query or server_check_query
+ * (PgBouncer's "tested"); counted by walking p's active list. */
+uint32_t pool_count_tested(const struct pool *p);
 /* RESUME: hand servers to whoever waited while paused. */
 void pool_kick_all(const char *db);
 bool pool_matches(const struct pool *p, const char *db);

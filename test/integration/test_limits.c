@@ -1132,6 +1132,60 @@ static void test_limits_reserve_pool_serves_clients_waiting_past_reserve_pool_ti
 	harness_pooler_stop(&p, 20);
 }
 
+/* ---- listen_backlog and the TCP keys, as the kernel reports them ---------- */
+
+/* First line of `ss` output for a filter, "" if none. */
+static void ss_line(const char *args, char *out, size_t len)
+{
+	char cmd[512];
+	FILE *f;
+
+	harness_fmt(cmd, sizeof(cmd), "ss -H %s 2>/dev/null", args);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	out[0] = '\0';
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
+	pclose(f);
+}
+
+static void test_limits_listen_backlog_and_tcp_keepalive_reach_the_kernel(void **state)
+{
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { .settings = "listen_backlog = 77\ntcp_keepalive = 1\n"
+						      "tcp_keepidle = 600\ntcp_user_timeout = 30000\n" };
+	char args[128], line[512];
+	unsigned recvq = 0, sendq = 0;
+	PGconn *c;
+
+	(void)state;
+	harness_pooler_start(&p, &cfg);
+	/* A listening socket's Send-Q is its backlog. */
+	harness_fmt(args, sizeof(args), "-ltn 'sport = :%d'", p.port);
+	ss_line(args, line, sizeof(line));
+	print_message("listener: %s", line);
+	assert_int_equal(sscanf(line, "LISTEN %u %u", &recvq, &sendq), 2);
+	assert_int_equal(sendq, 77);
+
+	/* pgmux's end of a client connection runs the keepalive timer, set
+	 * to tcp_keepidle (600 s shows as 9min59sec or 10min). */
+	c = harness_connect_pooler(&p, NULL, NULL, NULL);
+	harness_exec(c, "SELECT 1");
+	harness_fmt(args, sizeof(args), "-tno state established 'sport = :%d'", p.port);
+	/* While sent bytes await their ACK the retransmit timer shows instead. */
+	for (int i = 0; i < 40; i++) {
+		ss_line(args, line, sizeof(line));
+		if (strstr(line, "keepalive"))
+			break;
+		usleep(50000);
+	}
+	print_message("client socket: %s", line);
+	assert_non_null(strstr(line, "timer:(keepalive,"));
+	assert_true(strstr(line, "keepalive,9min") || strstr(line, "keepalive,10min"));
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1152,6 +1206,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_limits_min_pool_size_opens_idle_servers_once_the_pool_exists,
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_limits_reserve_pool_serves_clients_waiting_past_reserve_pool_timeout,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_limits_listen_backlog_and_tcp_keepalive_reach_the_kernel,
 					  harness_teardown),
 	};
 

@@ -128,6 +128,8 @@ void pool_apply_config(void)
 
 		if (db)
 			pool_configure(p, db);
+		/* The operator may just have fixed what made logins fail. */
+		p->login_failing = false;
 		pool_launch_servers(p);
 	}
 }

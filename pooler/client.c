@@ -558,6 +558,31 @@ static enum conn_rc client_handle_auth_rc(struct client *c, enum auth_rc rc)
 	return CONN_CLOSED;
 }
 
+/*
+ * As PostgreSQL: a 3.x minor above 0, or "_pq_." protocol options (pgmux
+ * knows none; startup parameters go no further), get NegotiateProtocolVersion
+ * before anything else, and the client carries on in 3.0 without them.
+ * Returns a libuv error if it could not be sent.
+ */
+static int client_negotiate_version(struct client *c, const struct proto_startup *st)
+{
+	const char *unknown[PROTO_STARTUP_MAX_PARAMS];
+	struct proto_buf b;
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < st->nparams; i++)
+		if (strncmp(st->params[i].name, "_pq_.", 5) == 0)
+			unknown[n++] = st->params[i].name;
+	if (st->version == PROTO_VERSION_3_0 && n == 0)
+		return 0;
+	proto_buf_init(&b, 64 * 1024);
+	proto_build_negotiate_version(&b, PROTO_VERSION_3_0, unknown, n);
+	rc = conn_send_buf(&c->conn, &b);
+	proto_buf_free(&b);
+	return rc;
+}
+
 static enum conn_rc client_startup(struct client *c, const struct proto_startup *st)
 {
 	const struct cfg *cfg = g_pooler.cfg;
@@ -571,6 +596,10 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 	if (st->application_name && st->application_name[0])
 		c->app_name = xstrdup(st->application_name);
 
+	if (client_negotiate_version(c, st) < 0) {
+		client_close(c, "could not send NegotiateProtocolVersion");
+		return CONN_CLOSED;
+	}
 	if (g_pooler.run_state != POOLER_RUNNING && !admin) {
 		client_fatal(c, "57P03", "pgmux is shutting down");
 		return CONN_CLOSED;
@@ -626,6 +655,38 @@ static int client_refuse_encryption(struct client *c)
 	return conn_send_bytes(&c->conn, &no, 1);
 }
 
+/* Bits of client.enc_asked. */
+enum { CLIENT_ENC_SSL = 1, CLIENT_ENC_GSS = 2 };
+
+/*
+ * SSLRequest or GSSENCRequest, already taken off the buffer. As in
+ * PostgreSQL, each may come once per connection (libpq with
+ * gssencmode=prefer sends GSSENCRequest, then SSLRequest, then its
+ * StartupMessage): a repeat is a protocol violation, not a way to keep a
+ * login open forever. So is any byte sent before our answer.
+ */
+static enum conn_rc client_encryption_request(struct client *c, enum proto_startup_kind kind)
+{
+	uint8_t bit = kind == PROTO_STARTUP_SSL ? CLIENT_ENC_SSL : CLIENT_ENC_GSS;
+	const char *what = kind == PROTO_STARTUP_SSL ? "SSL request" : "GSSAPI encryption request";
+
+	if (c->enc_asked & bit) {
+		client_fatal(c, "08P01", "invalid startup packet: repeated %s", what);
+		return CONN_CLOSED;
+	}
+	c->enc_asked |= bit;
+	if (iobuf_len(c->conn.rbuf) > 0) {
+		/* Bytes before our answer: the CVE-2021-3935 class. */
+		client_fatal(c, "08P01", "received unencrypted data after %s", what);
+		return CONN_CLOSED;
+	}
+	if (client_refuse_encryption(c) < 0) {
+		client_close(c, "could not answer encryption request");
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
 static enum conn_rc client_cancel_request(struct client *c, const struct proto_startup *st)
 {
 	uint64_t key = ((uint64_t)st->cancel_pid << 32) | st->cancel_key;
@@ -669,16 +730,7 @@ static enum conn_rc client_startup_packet(struct client *c)
 	case PROTO_STARTUP_SSL:
 	case PROTO_STARTUP_GSSENC:
 		b->start += (uint32_t)total;
-		if (iobuf_len(b) > 0) {
-			/* Bytes before our answer: the CVE-2021-3935 class. */
-			client_fatal(c, "08P01", "received unencrypted data after SSL request");
-			return CONN_CLOSED;
-		}
-		if (client_refuse_encryption(c) < 0) {
-			client_close(c, "could not answer encryption request");
-			return CONN_CLOSED;
-		}
-		return CONN_OK;
+		return client_encryption_request(c, st.kind);
 	case PROTO_STARTUP_CANCEL:
 		b->start += (uint32_t)total;
 		return client_cancel_request(c, &st);
@@ -822,6 +874,17 @@ static void client_count_request(struct client *c, uint8_t type)
 }
 
 /*
+ * The framer accepts every frontend type; once logged in, a PasswordMessage
+ * (or SASL response) is no longer one. PostgreSQL would answer it with
+ * FATAL 08P01 and end the session, taking a pooled server down with it, so
+ * pgmux refuses it itself, as it does undefined types.
+ */
+static bool client_type_ok_after_login(uint8_t type)
+{
+	return type != PROTO_FE_PASSWORD;
+}
+
+/*
  * Walks the client's buffered messages, counts what the server will owe,
  * and forwards them. Terminate is not forwarded: the client just leaves.
  */
@@ -837,6 +900,8 @@ static enum conn_rc client_forward(struct client *c)
 		enum proto_frame_rc rc;
 
 		rc = proto_stream_next(&c->conn.ps, b->data, b->end, &pos, &m);
+		if (rc == PROTO_FRAME_OK && !client_type_ok_after_login(m.type))
+			rc = PROTO_FRAME_BAD_TYPE;
 		if (rc == PROTO_FRAME_NEED_MORE)
 			break;
 		if (rc != PROTO_FRAME_OK) {
@@ -881,6 +946,8 @@ static enum conn_rc client_idle_data(struct client *c)
 	if (c->conn.ps.body_left > 0)
 		goto acquire; /* mid-message: cannot happen unlinked, but be safe */
 	frc = proto_frame_header(b->data + b->start, iobuf_len(b), PROTO_DIR_FRONTEND, true, &f);
+	if (frc == PROTO_FRAME_OK && !client_type_ok_after_login(f.type))
+		frc = PROTO_FRAME_BAD_TYPE;
 	if (frc == PROTO_FRAME_NEED_MORE)
 		return CONN_OK;
 	if (frc != PROTO_FRAME_OK) {

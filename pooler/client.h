@@ -64,6 +64,7 @@ struct client {
 	bool copy_in;               /* server is in COPY FROM STDIN for it */
 	bool unsynced;              /* extended-protocol messages sent since the last Sync */
 	bool in_fd_reserve;         /* accepted into the descriptors kept for the console */
+	uint8_t enc_asked;          /* encryption requests answered 'N' (CLIENT_ENC_* bits) */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t request_time_us;   /* monotonic: start of the current request */
 	uint64_t wait_start_us;     /* monotonic: when it began waiting */

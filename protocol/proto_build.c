@@ -245,6 +245,19 @@ void proto_build_auth_sasl(struct proto_buf *b, const char *const *mechanisms)
 	proto_end(b);
 }
 
+void proto_build_negotiate_version(struct proto_buf *b, uint32_t newest,
+				   const char *const *options, size_t n)
+{
+	size_t i;
+
+	proto_begin(b, PROTO_BE_NEGOTIATE_PROTOCOL_VERSION);
+	proto_put_u32(b, newest);
+	proto_put_u32(b, (uint32_t)n);
+	for (i = 0; i < n; i++)
+		proto_put_cstr(b, options[i]);
+	proto_end(b);
+}
+
 /* typlen for a column type: fixed-width types say their size, the rest -1. */
 static int16_t proto_type_len(uint32_t oid)
 {

@@ -53,6 +53,13 @@ void proto_build_ready_for_query(struct proto_buf *b, uint8_t tx_status);
 void proto_build_auth(struct proto_buf *b, uint32_t code, const void *payload, size_t len);
 /* AuthenticationSASL listing mechanisms (NULL-terminated array). */
 void proto_build_auth_sasl(struct proto_buf *b, const char *const *mechanisms);
+/*
+ * NegotiateProtocolVersion: the newest protocol version pgmux speaks for the
+ * major version the client asked for, then the names of the n protocol
+ * options ("_pq_.*") from its startup packet that it did not recognize.
+ */
+void proto_build_negotiate_version(struct proto_buf *b, uint32_t newest,
+				   const char *const *options, size_t n);
 /* Admin console result sets: text columns; values[i] == NULL is SQL NULL.
  * type_oids may be NULL (all text, OID 25). */
 void proto_build_row_description(struct proto_buf *b, size_t ncols, const char *const *names,

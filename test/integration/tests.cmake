@@ -53,6 +53,7 @@ set(PGMUX_IT_TESTS
   load:120
   timeouts:120
   limits:120
+  bad_input:120
   server_failures:180
   transaction_timeouts:90)
 

@@ -81,6 +81,18 @@ static void build_auth_sasl_continue(struct proto_buf *b)
 	proto_build_auth(b, PROTO_AUTH_SASL_CONTINUE, "r=ab", 4);
 }
 
+static void build_negotiate_version(struct proto_buf *b)
+{
+	static const char *const options[] = { "_pq_.a", "_pq_.bc" };
+
+	proto_build_negotiate_version(b, PROTO_VERSION_3_0, options, 2);
+}
+
+static void build_negotiate_version_no_options(struct proto_buf *b)
+{
+	proto_build_negotiate_version(b, PROTO_VERSION_3_0, NULL, 0);
+}
+
 static void build_row_description_text(struct proto_buf *b)
 {
 	static const char *const names[] = { "a", "bc" };
@@ -181,6 +193,10 @@ static const struct build_case build_cases[] = {
 	  BYTES("R\0\0\0\x17\0\0\0\x0aSCRAM-SHA-256\0\0") },
 	{ "AuthenticationSASLContinue", build_auth_sasl_continue,
 	  BYTES("R\0\0\0\x0c\0\0\0\x0br=ab") },
+	{ "NegotiateProtocolVersion", build_negotiate_version,
+	  BYTES("v\0\0\0\x1b\0\x03\0\0\0\0\0\x02_pq_.a\0_pq_.bc\0") },
+	{ "NegotiateProtocolVersion without options", build_negotiate_version_no_options,
+	  BYTES("v\0\0\0\x0c\0\x03\0\0\0\0\0\0") },
 	{ "RowDescription text", build_row_description_text,
 	  BYTES("T\0\0\0\x2f\0\x02"
 		"a\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"

@@ -894,6 +894,8 @@ static enum conn_rc client_forward(struct client *c)
 	struct server *s = c->server;
 	size_t pos = b->start;
 	bool terminate = false;
+	uint32_t owed = c->outstanding, body_left = c->conn.ps.body_left;
+	bool unsynced = c->unsynced;
 
 	for (;;) {
 		struct proto_msg m;
@@ -905,6 +907,16 @@ static enum conn_rc client_forward(struct client *c)
 		if (rc == PROTO_FRAME_NEED_MORE)
 			break;
 		if (rc != PROTO_FRAME_OK) {
+			/*
+			 * Nothing of this chunk goes out. Put the books back to
+			 * what the server really got, so that a message it has
+			 * only part of (body bytes passed over above, never sent)
+			 * keeps it out of the pool, and one that got nothing at
+			 * all can go back.
+			 */
+			c->outstanding = owed;
+			c->unsynced = unsynced;
+			c->conn.ps.body_left = body_left;
 			client_fatal(c, "08P01", "invalid message from client: %s",
 				     proto_frame_rc_str(rc));
 			return CONN_CLOSED;

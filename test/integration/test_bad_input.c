@@ -1662,6 +1662,41 @@ static void test_bad_input_after_login_truncated_query_then_closed_drops_its_ser
 }
 
 /*
+ * A CopyData outside COPY (PostgreSQL ignores those, so nothing is owed for
+ * it) sent in pieces: header and 10 body bytes, then, in a later read, the
+ * other 90 and an undefined type. The 90 are never forwarded, so the server
+ * still waits for them: it must be closed, not handed to the next client,
+ * whose query would become the rest of the body. (If the two writes reach
+ * pgmux in one read, the CopyData goes out whole and the case passes
+ * trivially: it can miss the bug, never invent one.)
+ */
+static void test_bad_input_after_login_bad_type_behind_a_split_message_drops_its_server(void **state)
+{
+	struct bi t;
+	struct pkt head = { 0 }, rest = { 0 };
+	struct reply r;
+	char body[90], pid[32];
+	int fd;
+
+	bi_start(&t, NULL);
+	fd = bi_login(&t, NULL, NULL, NULL);
+	assert_int_equal(raw_query(fd, "SELECT pg_backend_pid()", pid, sizeof(pid)), 'I');
+	pkt_header(&head, 'd', 4 + 10 + sizeof(body));
+	pkt_bytes(&head, "0123456789", 10);
+	raw_send(fd, &head);
+	usleep(200 * 1000);
+	memset(body, 'x', sizeof(body));
+	pkt_bytes(&rest, body, sizeof(body));
+	pkt_header(&rest, 'z', 4);
+	raw_send(fd, &rest);
+	read_reply(fd, &r, CLOSE_MS);
+	close(fd);
+	expect_reply(&r, "rest of a CopyData + type 'z'", "", WANT_FATAL, "type");
+	expect_backend_gone(atoi(pid), CLOSE_MS, "the server that got part of a CopyData");
+	bi_finish(&t);
+}
+
+/*
  * A bad message inside a transaction: the session ends, and its server is
  * closed with it so the transaction rolls back rather than being reused.
  */
@@ -1955,6 +1990,7 @@ int main(void)
 		BI_TEST(test_bad_input_after_login_query_without_nul_gets_postgres_08P01_and_session_lives),
 		BI_TEST(test_bad_input_bad_message_queued_for_a_server_gets_08P01_once_served),
 		BI_TEST(test_bad_input_after_login_truncated_query_then_closed_drops_its_server),
+		BI_TEST(test_bad_input_after_login_bad_type_behind_a_split_message_drops_its_server),
 		BI_TEST(test_bad_input_in_transaction_undefined_type_gets_08P01_and_rolls_back),
 		BI_TEST(test_bad_input_admin_console_undefined_type_gets_08P01),
 		BI_TEST(test_bad_input_200_malformed_connections_leave_a_transaction_intact),

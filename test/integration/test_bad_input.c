@@ -1697,6 +1697,40 @@ static void test_bad_input_after_login_bad_type_behind_a_split_message_drops_its
 }
 
 /*
+ * A message cut short after login, then silence: the client is linked to
+ * a server that waits for the rest, so it holds that server. It owes no
+ * answer (a CopyData outside COPY) and is in no transaction, so only
+ * client_idle_timeout can end it: FATAL 08P01 client_idle_timeout, and the
+ * server holding half a message is closed.
+ *
+ * Skipped until janitor.c applies client_idle_timeout to a linked client
+ * stalled mid-message (conn.ps.body_left > 0, silent since active_ms): today
+ * it checks only the pool's idle list, so this client holds its server
+ * for good whatever the timeouts.
+ */
+static void test_bad_input_after_login_truncated_copydata_then_stalled_gets_08P01_at_client_idle_timeout(void **state)
+{
+	struct bi t;
+	struct pkt k = { 0 };
+	struct reply r;
+	char pid[32];
+	int fd;
+
+	skip();
+	bi_start(&t, "client_idle_timeout = 1\n");
+	fd = bi_login(&t, NULL, NULL, NULL);
+	assert_int_equal(raw_query(fd, "SELECT pg_backend_pid()", pid, sizeof(pid)), 'I');
+	pkt_header(&k, 'd', 100);
+	pkt_bytes(&k, "0123456789", 10);
+	raw_send(fd, &k);
+	read_reply(fd, &r, LOGIN_TIMEOUT_MS);
+	close(fd);
+	expect_reply(&r, "CopyData cut short, then silence", "", WANT_FATAL, "client_idle_timeout");
+	expect_backend_gone(atoi(pid), CLOSE_MS, "the server that got part of a CopyData");
+	bi_finish(&t);
+}
+
+/*
  * A bad message inside a transaction: the session ends, and its server is
  * closed with it so the transaction rolls back rather than being reused.
  */
@@ -1991,6 +2025,7 @@ int main(void)
 		BI_TEST(test_bad_input_bad_message_queued_for_a_server_gets_08P01_once_served),
 		BI_TEST(test_bad_input_after_login_truncated_query_then_closed_drops_its_server),
 		BI_TEST(test_bad_input_after_login_bad_type_behind_a_split_message_drops_its_server),
+		BI_TEST(test_bad_input_after_login_truncated_copydata_then_stalled_gets_08P01_at_client_idle_timeout),
 		BI_TEST(test_bad_input_in_transaction_undefined_type_gets_08P01_and_rolls_back),
 		BI_TEST(test_bad_input_admin_console_undefined_type_gets_08P01),
 		BI_TEST(test_bad_input_200_malformed_connections_leave_a_transaction_intact),

@@ -25,7 +25,8 @@ endforeach()
 # pooler/ pieces that are pure code (no loop, no sockets): link the core.
 foreach(module
     hist
-    conn_tcp)
+    conn_tcp
+    hba)
   pgmux_unit_test(${module} pgmux_core)
 endforeach()
 

@@ -55,7 +55,9 @@ set(PGMUX_IT_TESTS
   limits:120
   bad_input:120
   server_failures:180
-  transaction_timeouts:90)
+  transaction_timeouts:90
+  cancel:120
+  slow_reader:120)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})

@@ -467,6 +467,7 @@ static void show_pool_row(struct proto_buf *b, const struct pool *p, uint64_t no
 	const char *row[POOL_NCOLS];
 	uint64_t maxwait = 0;
 	uint32_t tested;
+	uint32_t canceling;
 	struct list_node *first;
 	size_t i;
 
@@ -493,12 +494,13 @@ static void show_pool_row(struct proto_buf *b, const struct pool *p, uint64_t no
 	}
 	fmt_u64(v[2], 24, p->idle_clients.count + p->active_clients.count);
 	fmt_u64(v[3], 24, p->waiting_clients.count + p->welcome_clients.count);
-	tested = pool_count_tested(p);
+	tested = pool_count_in_state(p, SERVER_RESETTING);
+	canceling = pool_count_in_state(p, SERVER_CANCELING);
 	fmt_u64(v[4], 24, p->cancel_requesters);
 	fmt_u64(v[5], 24, 0);
-	fmt_u64(v[6], 24, p->active_servers.count - tested);
+	fmt_u64(v[6], 24, p->active_servers.count - tested - canceling);
 	fmt_u64(v[7], 24, p->cancel_conns);
-	fmt_u64(v[8], 24, 0);
+	fmt_u64(v[8], 24, canceling);
 	fmt_u64(v[9], 24, p->idle_servers.count);
 	fmt_u64(v[10], 24, 0);
 	fmt_u64(v[11], 24, tested);
@@ -690,6 +692,8 @@ static const char *server_state_pgb(const struct server *s)
 		return "active";
 	case SERVER_RESETTING:
 		return "tested";
+	case SERVER_CANCELING:
+		return "being_canceled";
 	case SERVER_CLOSED:
 		break;
 	}

@@ -33,6 +33,7 @@ struct cancel_conn {
 	struct list_node node;     /* in g_cancels while not closing */
 	struct client *requester;  /* NULL: nobody waits for the outcome */
 	struct pool *pool;         /* of the server being cancelled (SHOW POOLS) */
+	struct server *server;     /* being cancelled; NULL once it has closed */
 	uint64_t started_ms;       /* uv_now() when sent (cancel_wait_timeout) */
 	uint8_t packet[16];
 	char sink[64];             /* PostgreSQL sends nothing; EOF is the answer */
@@ -47,10 +48,11 @@ static void cancel_on_close(uv_handle_t *h)
 
 /* Ends the exchange: the requester hears (by its socket closing) that the
  * server has the request, or that it could not be delivered. */
-static void cancel_finish(struct cancel_conn *cc, const char *outcome)
+static void cancel_finish(struct cancel_conn *cc, const char *outcome, bool taken)
 {
 	uv_os_fd_t fd;
 	struct client *requester = cc->requester;
+	struct server *s = cc->server;
 
 	if (uv_is_closing(&cc->h.handle))
 		return;
@@ -62,6 +64,9 @@ static void cancel_finish(struct cancel_conn *cc, const char *outcome)
 	if (uv_fileno(&cc->h.handle, &fd) == 0)
 		fds_untrack(fd);
 	uv_close(&cc->h.handle, cancel_on_close);
+	cc->server = NULL;
+	if (s)
+		server_cancel_done(s, taken);
 	if (requester)
 		client_close(requester, "cancel request %s", outcome);
 }
@@ -80,7 +85,7 @@ static void cancel_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 	(void)buf;
 	if (nread < 0)
-		cancel_finish(cc, nread == UV_EOF ? "delivered" : "ended by a socket error");
+		cancel_finish(cc, nread == UV_EOF ? "delivered" : "ended by a socket error", true);
 }
 
 static void cancel_on_written(uv_write_t *req, int status)
@@ -92,7 +97,7 @@ static void cancel_on_written(uv_write_t *req, int status)
 	if (status < 0 || uv_read_start(&cc->h.stream, cancel_on_alloc, cancel_on_read) != 0) {
 		log_warn("cancel request could not be written to the server: %s",
 			 uv_strerror(status < 0 ? status : UV_EIO));
-		cancel_finish(cc, "not delivered");
+		cancel_finish(cc, "not delivered", true);
 	}
 }
 
@@ -106,7 +111,7 @@ static void cancel_on_connect(uv_connect_t *req, int status)
 	if (status < 0 || uv_write(&cc->write_req, &cc->h.stream, &buf, 1, cancel_on_written) < 0) {
 		log_warn("cancel request could not reach the server: %s",
 			 uv_strerror(status < 0 ? status : UV_EIO));
-		cancel_finish(cc, "not delivered");
+		cancel_finish(cc, "not delivered", true);
 	}
 }
 
@@ -153,6 +158,8 @@ void cancel_send(struct server *s, struct client *requester)
 	memcpy(cc->packet, v, sizeof(v));
 	cc->requester = requester;
 	cc->pool = s->pool;
+	cc->server = s;
+	s->cancels_in_flight++;
 	cc->started_ms = uv_now(g_pooler.loop);
 	list_append(&g_cancels, &cc->node);
 	cc->pool->cancel_conns++;
@@ -160,7 +167,19 @@ void cancel_send(struct server *s, struct client *requester)
 		cc->pool->cancel_requesters++;
 	if (cancel_connect(cc, s) != 0) {
 		log_warn("cancel request for server pid %u could not be started", s->be_pid);
-		cancel_finish(cc, "not delivered");
+		cancel_finish(cc, "not delivered", true);
+	}
+}
+
+void cancel_forget_server(const struct server *s)
+{
+	struct list_node *it;
+
+	for (it = g_cancels.head.next; it != &g_cancels.head; it = it->next) {
+		struct cancel_conn *cc = container_of(it, struct cancel_conn, node);
+
+		if (cc->server == s)
+			cc->server = NULL;
 	}
 }
 
@@ -197,7 +216,7 @@ void cancel_expire(uint64_t now_ms)
 			continue;
 		log_warn("cancel request not taken by the server within cancel_wait_timeout "
 			 "(%.1f s): given up", limit_s);
-		cancel_finish(cc, "timed out (cancel_wait_timeout)");
+		cancel_finish(cc, "timed out (cancel_wait_timeout)", false);
 	}
 }
 
@@ -208,7 +227,7 @@ void cancel_close_all(void)
 
 	list_foreach_safe(&g_cancels, it, tmp)
 	{
-		cancel_finish(container_of(it, struct cancel_conn, node), "dropped: shutting down");
+		cancel_finish(container_of(it, struct cancel_conn, node), "dropped: shutting down", false);
 	}
 }
 

@@ -24,6 +24,8 @@ struct server;
  * that left mid-query).
  */
 void cancel_send(struct server *s, struct client *requester);
+/* s is closing: its cancels go on without it. */
+void cancel_forget_server(const struct server *s);
 /* The requester is closing: the cancel goes on without it. */
 void cancel_forget(const struct client *requester);
 /* Janitor: ends cancels older than cancel_wait_timeout. */

@@ -108,6 +108,20 @@ static uint64_t janitor_tx_since(const struct client *c)
 }
 
 /*
+ * client_idle_timeout for a client that is linked yet idle: a session-mode
+ * client between transactions keeps its server, and a client silent in
+ * the middle of a message holds one that waits for the rest (it owes no
+ * answer and may be in no transaction, so nothing else would end it).
+ */
+static bool janitor_linked_idle(const struct pool *p, const struct client *c, uint64_t now)
+{
+	if (c->conn.ps.body_left > 0)
+		return expired(now, c->active_ms, p->client_idle_timeout_ms);
+	return !janitor_in_transaction(c) &&
+	       expired(now, janitor_idle_since(c), p->client_idle_timeout_ms);
+}
+
+/*
  * query_timeout: the query is cancelled; if it has not stopped a second
  * later, the client goes. Returns whether c was closed.
  */
@@ -145,6 +159,10 @@ static void janitor_active_clients(struct pool *p, uint64_t now)
 	{
 		struct client *c = container_of(it, struct client, node);
 
+		if (janitor_linked_idle(p, c, now)) {
+			client_fatal(c, "08P01", "client_idle_timeout");
+			continue;
+		}
 		if (c->outstanding == 0 && c->tx_status != PROTO_TX_IDLE &&
 		    expired(now, janitor_idle_since(c), p->idle_transaction_timeout_ms)) {
 			client_fatal(c, "25P03", "idle transaction timeout");

@@ -715,13 +715,13 @@ uint32_t pool_count_active_servers(void)
 	return n;
 }
 
-uint32_t pool_count_tested(const struct pool *p)
+uint32_t pool_count_in_state(const struct pool *p, enum server_state st)
 {
 	const struct list_node *it;
 	uint32_t n = 0;
 
 	for (it = p->active_servers.head.next; it != &p->active_servers.head; it = it->next) {
-		if (container_of(it, const struct server, node)->state == SERVER_RESETTING)
+		if (container_of(it, const struct server, node)->state == st)
 			n++;
 	}
 	return n;

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "hist.h"
 #include "list.h"
+#include "server.h"
 #include "proto_build.h"
 
 struct client;
@@ -210,9 +211,9 @@ void pool_kill(const char *db);
 uint32_t pool_count_servers(const char *db, bool close_needed_only);
 /* Number of servers linked to clients (SHUTDOWN WAIT_FOR_SERVERS). */
 uint32_t pool_count_active_servers(void);
-/* Servers of p running server_reset_query or server_check_query
- * (PgBouncer's "tested"); counted by walking p's active list. */
-uint32_t pool_count_tested(const struct pool *p);
+/* Servers of p's active list in state st (RESETTING: PgBouncer's
+ * "tested"; CANCELING: "being canceled"), counted by walking the list. */
+uint32_t pool_count_in_state(const struct pool *p, enum server_state st);
 /* RESUME: hand servers to whoever waited while paused. */
 void pool_kick_all(const char *db);
 bool pool_matches(const struct pool *p, const char *db);

@@ -70,6 +70,8 @@ const char *server_state_str(enum server_state st)
 		return "active";
 	case SERVER_RESETTING:
 		return "resetting";
+	case SERVER_CANCELING:
+		return "canceling";
 	case SERVER_CLOSED:
 		return "closed";
 	}
@@ -114,6 +116,7 @@ static struct list *server_list_for(struct server *s, enum server_state st)
 		return &s->pool->idle_servers;
 	case SERVER_ACTIVE:
 	case SERVER_RESETTING:
+	case SERVER_CANCELING:
 		return &s->pool->active_servers;
 	case SERVER_CLOSED:
 		return NULL;
@@ -134,7 +137,10 @@ static bool server_transition_ok(enum server_state from, enum server_state to)
 	case SERVER_IDLE:
 		return to == SERVER_ACTIVE || to == SERVER_RESETTING;
 	case SERVER_ACTIVE:
-		return to == SERVER_IDLE || to == SERVER_ACTIVE || to == SERVER_RESETTING;
+		return to == SERVER_IDLE || to == SERVER_ACTIVE || to == SERVER_RESETTING ||
+		       to == SERVER_CANCELING;
+	case SERVER_CANCELING:
+		return to == SERVER_IDLE || to == SERVER_ACTIVE;
 	case SERVER_RESETTING:
 		return to == SERVER_IDLE || to == SERVER_ACTIVE;
 	case SERVER_CLOSED:
@@ -652,6 +658,12 @@ void server_release(struct server *s, enum server_release_kind how)
 		return;
 	}
 	conn_unblock(&s->conn);
+	if (s->cancels_in_flight > 0) {
+		/* PostgreSQL only knows the backend: a cancel meant for the
+		 * query that just ended would hit the next client's. */
+		server_set_state(s, SERVER_CANCELING);
+		return;
+	}
 	if (how == SERVER_RELEASE_RESET && reset && reset[0] &&
 	    g_pooler.run_state != POOLER_SHUTDOWN_NOW) {
 		if (server_send_query(s, reset) < 0) {
@@ -901,6 +913,7 @@ static enum conn_rc server_on_data(struct conn *conn)
 	case SERVER_ACTIVE:
 		return server_forward(s);
 	case SERVER_IDLE:
+	case SERVER_CANCELING:
 		return server_idle_data(s);
 	case SERVER_RESETTING:
 		return server_reset_data(s);
@@ -928,6 +941,7 @@ static void server_on_read_error(struct conn *conn, int status)
 		return;
 	case SERVER_IDLE:
 	case SERVER_RESETTING:
+	case SERVER_CANCELING:
 		server_close(s, "%s", why);
 		return;
 	case SERVER_CLOSED:
@@ -942,6 +956,19 @@ static void server_on_drained(struct conn *conn)
 
 	if (s->client)
 		conn_unblock(&s->client->conn);
+}
+
+void server_cancel_done(struct server *s, bool taken)
+{
+	s->cancels_in_flight--;
+	if (s->state != SERVER_CANCELING)
+		return;
+	if (!taken) {
+		server_close(s, "a cancel request for it may still arrive");
+		return;
+	}
+	if (s->cancels_in_flight == 0)
+		pool_server_ready(s);
 }
 
 void server_close(struct server *s, const char *fmt, ...)
@@ -966,6 +993,7 @@ void server_close(struct server *s, const char *fmt, ...)
 		uv_cancel((uv_req_t *)s->resolve);
 		s->resolve = NULL;
 	}
+	cancel_forget_server(s);
 	server_set_state(s, SERVER_CLOSED);
 	conn_close(&s->conn);
 }

@@ -26,6 +26,9 @@ enum server_state {
 	SERVER_ACTIVE,     /* pool->active_servers: linked to a client */
 	SERVER_RESETTING,  /* pool->active_servers: running server_reset_query or
 			    * server_check_query (PgBouncer's "tested") */
+	SERVER_CANCELING,  /* pool->active_servers: its client is done, but a
+			    * CancelRequest aimed at it has not reached
+			    * PostgreSQL yet; it must not serve anyone else */
 	SERVER_CLOSED,     /* in no list; waiting for close_cb */
 };
 
@@ -44,6 +47,7 @@ struct server {
 	uint8_t tx_status;          /* last ReadyForQuery status */
 	bool close_needed;          /* RECONNECT/RELOAD: close instead of reusing */
 	bool checking;              /* RESETTING for server_check_query */
+	uint32_t cancels_in_flight; /* CancelRequests for it PostgreSQL has not taken */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t last_used_us;      /* monotonic */
 	uint64_t launched_ms;       /* uv_now() at launch (connect timeout, lifetime) */
@@ -75,6 +79,12 @@ bool server_check_due(const struct server *s);
 bool server_start_check(struct server *s);
 /* Processes server bytes that arrived while data was held (after link). */
 enum conn_rc server_resume(struct server *s);
+/*
+ * cancel.c: a CancelRequest for s has ended. taken: PostgreSQL closed the
+ * cancel connection (it has signalled the backend, or never will); false:
+ * given up on (cancel_wait_timeout), so it may still land.
+ */
+void server_cancel_done(struct server *s, bool taken);
 void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void server_ident(const struct server *s, char *out, size_t outlen);

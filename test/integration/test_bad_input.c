@@ -1702,11 +1702,6 @@ static void test_bad_input_after_login_bad_type_behind_a_split_message_drops_its
  * answer (a CopyData outside COPY) and is in no transaction, so only
  * client_idle_timeout can end it: FATAL 08P01 client_idle_timeout, and the
  * server holding half a message is closed.
- *
- * Skipped until janitor.c applies client_idle_timeout to a linked client
- * stalled mid-message (conn.ps.body_left > 0, silent since active_ms): today
- * it checks only the pool's idle list, so this client holds its server
- * for good whatever the timeouts.
  */
 static void test_bad_input_after_login_truncated_copydata_then_stalled_gets_08P01_at_client_idle_timeout(void **state)
 {
@@ -1716,7 +1711,6 @@ static void test_bad_input_after_login_truncated_copydata_then_stalled_gets_08P0
 	char pid[32];
 	int fd;
 
-	skip();
 	bi_start(&t, "client_idle_timeout = 1\n");
 	fd = bi_login(&t, NULL, NULL, NULL);
 	assert_int_equal(raw_query(fd, "SELECT pg_backend_pid()", pid, sizeof(pid)), 'I');

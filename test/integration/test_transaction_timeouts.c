@@ -194,6 +194,47 @@ static void test_transaction_timeouts_users_section_query_timeout_applies_to_tha
 	harness_pooler_stop(&p, 20);
 }
 
+/*
+ * In session mode an idle client stays linked to its server, so the idle
+ * list never sees it: client_idle_timeout must still end it (and free the
+ * server), while a client in an open transaction is left to the
+ * transaction timeouts.
+ */
+static void test_transaction_timeouts_client_idle_timeout_ends_an_idle_session_mode_client(
+	void **state)
+{
+	struct harness_pooler p;
+	struct async_error ae = { 0 };
+	PGconn *idle, *in_tx;
+	long long t0;
+
+	(void)state;
+	start_pooler(&p, "pool_mode = session\nclient_idle_timeout = 1\n", NULL);
+	idle = harness_connect_pooler(&p, NULL, NULL, NULL);
+	in_tx = harness_connect_pooler(&p, NULL, NULL, NULL);
+	PQsetNoticeReceiver(idle, on_notice, &ae);
+	harness_exec(idle, "SELECT 1");
+	harness_exec(in_tx, "BEGIN");
+	t0 = harness_now_ms();
+	while (PQstatus(idle) == CONNECTION_OK && harness_now_ms() - t0 < 1000 + TICK_MS + SLACK_MS) {
+		struct pollfd pfd = { PQsocket(idle), POLLIN, 0 };
+
+		if (poll(&pfd, 1, 100) > 0 && !PQconsumeInput(idle))
+			break;
+		(void)PQisBusy(idle);
+	}
+	print_message("idle session client: %s %s \"%s\" after %lld ms\n", ae.severity,
+		      ae.sqlstate, ae.message, harness_now_ms() - t0);
+	assert_string_equal(ae.sqlstate, "08P01");
+	assert_string_equal(ae.message, "client_idle_timeout");
+	/* The one inside a transaction is not idle in this sense. */
+	assert_int_equal(PQstatus(in_tx), CONNECTION_OK);
+	harness_exec(in_tx, "COMMIT");
+	PQfinish(idle);
+	PQfinish(in_tx);
+	harness_pooler_stop(&p, 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +243,9 @@ int main(void)
 			harness_teardown),
 		cmocka_unit_test_teardown(
 			test_transaction_timeouts_users_section_query_timeout_applies_to_that_user_only,
+			harness_teardown),
+		cmocka_unit_test_teardown(
+			test_transaction_timeouts_client_idle_timeout_ends_an_idle_session_mode_client,
 			harness_teardown),
 	};
 

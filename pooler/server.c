@@ -745,6 +745,12 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *
 				continue;
 			if (c->unsynced)
 				continue; /* the client is mid-pipeline */
+			/* The client is mid-message (say, a CopyData that
+			 * PostgreSQL ignores outside COPY): the rest of it is
+			 * on its way to this server and must not reach the
+			 * next client's session, nor this one the next. */
+			if (c->conn.ps.body_left > 0)
+				continue;
 			if (st == PROTO_TX_IDLE && s->pool->mode != POOL_MODE_SESSION) {
 				out = SERVER_RELEASE;
 				break;

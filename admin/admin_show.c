@@ -575,6 +575,7 @@ struct sock_row {
 	char ptr[32], link[32], pid[16];
 	const char *app;
 	char id[24];
+	char tls[96];
 };
 
 static void sock_row_emit(struct proto_buf *b, const struct sock_row *r)
@@ -582,7 +583,7 @@ static void sock_row_emit(struct proto_buf *b, const struct sock_row *r)
 	const char *v[SOCK_NCOLS] = {
 		r->type,    r->user,	     r->database, "none",  r->state, r->addr, r->port,
 		r->laddr,   r->lport,	     r->ctime,	  r->rtime, r->wait,  r->wait_us,
-		r->close_needed, r->ptr,     r->link,	  r->pid,   "",	      r->app,  "0",
+		r->close_needed, r->ptr,     r->link,	  r->pid,   r->tls,   r->app,  "0",
 		r->id,
 	};
 
@@ -638,6 +639,7 @@ static void show_client(struct proto_buf *b, struct client *c, uint64_t now)
 		snprintf(r.link, sizeof(r.link), "%p", (const void *)c->server);
 	util_strlcpy(r.pid, "0", sizeof(r.pid));
 	r.app = c->app_name ? c->app_name : "";
+	conn_tls_describe(&c->conn, r.tls, sizeof(r.tls));
 	fmt_u64(r.id, sizeof(r.id), c->id);
 	sock_row_emit(b, &r);
 }
@@ -732,6 +734,7 @@ static void show_server(struct proto_buf *b, const struct server *s)
 		snprintf(r.link, sizeof(r.link), "%p", (const void *)s->client);
 	snprintf(r.pid, sizeof(r.pid), "%u", s->be_pid);
 	r.app = s->client && s->client->app_name ? s->client->app_name : "";
+	conn_tls_describe(&s->conn, r.tls, sizeof(r.tls));
 	fmt_u64(r.id, sizeof(r.id), s->id);
 	sock_row_emit(b, &r);
 }

@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "proto_startup.h"
 #include "server.h"
+#include "tls.h"
 #include "util.h"
 
 /* Login-only state, freed as soon as the client is welcomed. */
@@ -583,6 +584,13 @@ static int client_negotiate_version(struct client *c, const struct proto_startup
 	return rc;
 }
 
+/* Whether this client may not log in without TLS (client_tls_sslmode). */
+static bool client_tls_missing(const struct client *c)
+{
+	return g_pooler.client_tls && !c->conn.tls && !(c->conn.flags & CONN_F_UNIX) &&
+	       g_pooler.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE;
+}
+
 static enum conn_rc client_startup(struct client *c, const struct proto_startup *st)
 {
 	const struct cfg *cfg = g_pooler.cfg;
@@ -598,6 +606,11 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 
 	if (client_negotiate_version(c, st) < 0) {
 		client_close(c, "could not send NegotiateProtocolVersion");
+		return CONN_CLOSED;
+	}
+	if (client_tls_missing(c)) {
+		/* PostgreSQL's answer for a hostssl-only server: 28000. */
+		client_fatal(c, "28000", "SSL required");
 		return CONN_CLOSED;
 	}
 	if (g_pooler.run_state != POOLER_RUNNING && !admin) {
@@ -647,13 +660,34 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 	return client_handle_auth_rc(c, auth_begin(c, st->user, admin));
 }
 
-/* Answers SSLRequest/GSSENCRequest with 'N': TLS is not offered (yet). */
+/* Answers SSLRequest/GSSENCRequest with 'N': not offered here. */
 static int client_refuse_encryption(struct client *c)
 {
 	static const uint8_t no = 'N';
 
 	return conn_send_bytes(&c->conn, &no, 1);
 }
+
+/*
+ * SSLRequest with client TLS on: 'S', then the handshake runs as the
+ * client's bytes arrive (conn.c); the startup packet follows inside TLS.
+ * Unix sockets get 'N' as from PostgreSQL without ssl on them.
+ */
+static enum conn_rc client_accept_tls(struct client *c)
+{
+	static const uint8_t yes = 'S';
+
+	if (conn_send_bytes(&c->conn, &yes, 1) < 0) {
+		client_close(c, "could not answer SSL request");
+		return CONN_CLOSED;
+	}
+	if (conn_tls_start(&c->conn, g_pooler.client_tls, true, NULL) != 0) {
+		client_close(c, "could not start TLS");
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
 
 /* Bits of client.enc_asked. */
 enum { CLIENT_ENC_SSL = 1, CLIENT_ENC_GSS = 2 };
@@ -680,6 +714,8 @@ static enum conn_rc client_encryption_request(struct client *c, enum proto_start
 		client_fatal(c, "08P01", "received unencrypted data after %s", what);
 		return CONN_CLOSED;
 	}
+	if (kind == PROTO_STARTUP_SSL && g_pooler.client_tls && !(c->conn.flags & CONN_F_UNIX))
+		return client_accept_tls(c);
 	if (client_refuse_encryption(c) < 0) {
 		client_close(c, "could not answer encryption request");
 		return CONN_CLOSED;

@@ -138,6 +138,21 @@ struct cfg {
 	char *ignore_startup_parameters;
 	char *application_name_add_host; /* a boolean: NULL when off, "1" when on */
 	int max_prepared_statements;
+	/* TLS (pooler/tls.h): sslmodes are enum tls_sslmode values. */
+	int client_tls_sslmode;
+	char *client_tls_key_file;
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;
+	char *client_tls_protocols;
+	char *client_tls_ciphers;
+	char *client_tls13_ciphers;
+	int server_tls_sslmode;
+	char *server_tls_key_file;
+	char *server_tls_cert_file;
+	char *server_tls_ca_file;
+	char *server_tls_protocols;
+	char *server_tls_ciphers;
+	char *server_tls13_ciphers;
 
 	struct cfg_db *dbs; /* array */
 	size_t ndbs;

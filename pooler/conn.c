@@ -15,6 +15,7 @@
 
 #include "fds.h"
 #include "log.h"
+#include "tls.h"
 #include "pooler.h"
 #include "list.h"
 #include "util.h"
@@ -26,7 +27,27 @@ struct write_req {
 	void *heap;
 };
 
+/*
+ * TLS state of a conn. Plaintext lives in the conn's rbuf as usual; the
+ * ciphertext of one read passes through g_tls_cipher and is fed to OpenSSL
+ * at once, so a TLS conn holds no extra buffer of its own beyond what
+ * OpenSSL keeps for a partial record.
+ */
+struct conn_tls {
+	struct tls t;
+	struct conn *owner;
+	struct list_node pump; /* in g_tls_pumps: input waits for a read restart */
+};
+
+static uint8_t g_tls_cipher[32768];
+static struct list g_tls_pumps = { .head = { &g_tls_pumps.head, &g_tls_pumps.head },
+				   .count = 0 };
+static uv_idle_t g_tls_idle;
+static bool g_tls_idle_ready;
+
 static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static enum conn_rc conn_tls_pump(struct conn *c);
+static void conn_tls_schedule(struct conn *c);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_on_write_done(uv_write_t *req, int status);
 static void conn_on_close(uv_handle_t *h);
@@ -40,6 +61,7 @@ void conn_init(struct conn *c, enum conn_kind kind, const struct conn_ops *ops, 
 	c->rbuf = NULL;
 	c->bytes_in = 0;
 	c->bytes_out = 0;
+	c->tls = NULL;
 	proto_stream_init(&c->ps, kind == CONN_CLIENT ? PROTO_DIR_FRONTEND : PROTO_DIR_BACKEND,
 			  false);
 }
@@ -53,6 +75,10 @@ int conn_read_start(struct conn *c)
 	rc = uv_read_start(&c->h.stream, conn_on_alloc, conn_on_read);
 	if (rc == 0)
 		c->flags |= CONN_F_READING;
+	/* Decrypted bytes held while reading was off raise no read event:
+	 * hand them over from the loop, not from inside this caller. */
+	if (rc == 0 && c->tls && tls_has_input(&c->tls->t))
+		conn_tls_schedule(c);
 	return rc;
 }
 
@@ -76,6 +102,12 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	size_t size = iobuf_size();
 
 	(void)hint;
+	if (c->tls) {
+		/* Ciphertext: consumed by conn_on_read before anything else
+		 * can read, so one buffer serves every TLS conn. */
+		*buf = uv_buf_init((char *)g_tls_cipher, sizeof(g_tls_cipher));
+		return;
+	}
 	if (!b) {
 		b = iobuf_get();
 		c->rbuf = b;
@@ -103,6 +135,12 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct conn *c = container_of(s, struct conn, h.stream);
 
 	(void)buf;
+	if (c->tls && nread > 0) {
+		c->bytes_in += (uint64_t)nread;
+		tls_feed(&c->tls->t, g_tls_cipher, (size_t)nread);
+		(void)conn_tls_pump(c);
+		return;
+	}
 	if (nread < 0) {
 		conn_release_empty_rbuf(c);
 		if (nread == UV_ENOBUFS) {
@@ -170,6 +208,51 @@ static ssize_t conn_try_write(struct conn *dst, const uint8_t *p, size_t n)
 	return rc;
 }
 
+/* Raw bytes (ciphertext, or plaintext without TLS): try, then queue the
+ * rest as a heap copy. *queued says whether anything had to wait. */
+static int conn_write_raw(struct conn *dst, const uint8_t *p, size_t n, bool *queued)
+{
+	ssize_t done = conn_try_write(dst, p, n);
+	struct write_req *wr;
+
+	if (done < 0)
+		return (int)done;
+	if ((size_t)done == n)
+		return 0;
+	*queued = true;
+	wr = write_req_new();
+	wr->heap = xmalloc(n - (size_t)done);
+	memcpy(wr->heap, p + done, n - (size_t)done);
+	return conn_queue(dst, wr, wr->heap, n - (size_t)done);
+}
+
+/* Sends whatever OpenSSL has produced for the peer. */
+static int conn_tls_flush(struct conn *c, bool *queued)
+{
+	uint8_t chunk[16384];
+	size_t n;
+
+	while ((n = tls_out_take(&c->tls->t, chunk, sizeof(chunk))) > 0) {
+		int rc = conn_write_raw(c, chunk, n, queued);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Encrypts n plaintext bytes for dst and sends them. */
+static int conn_tls_send(struct conn *dst, const uint8_t *p, size_t n, bool *queued)
+{
+	if (dst->flags & CONN_F_CLOSING)
+		return UV_EPIPE;
+	if (tls_write(&dst->tls->t, p, n) != 0) {
+		log_warn("TLS: %s", dst->tls->t.error);
+		return UV_EPROTO;
+	}
+	return conn_tls_flush(dst, queued);
+}
+
 int conn_forward(struct conn *src, struct conn *dst, size_t n)
 {
 	struct iobuf *b = src->rbuf;
@@ -181,6 +264,19 @@ int conn_forward(struct conn *src, struct conn *dst, size_t n)
 
 	if (n == 0)
 		return 0;
+	if (dst->tls) {
+		/* The plaintext is consumed whole; ciphertext the kernel did
+		 * not take waits in dst's queue, and src waits for it. */
+		bool queued = false;
+		int rc = conn_tls_send(dst, p, n, &queued);
+
+		b->start += (uint32_t)n;
+		if (rc == 0 && queued) {
+			conn_read_stop(src);
+			src->flags |= CONN_F_BLOCKED;
+		}
+		return rc;
+	}
 	done = conn_try_write(dst, p, n);
 	if (done < 0)
 		return (int)done;
@@ -215,20 +311,13 @@ void conn_unblock(struct conn *c)
 
 int conn_send_bytes(struct conn *dst, const void *p, size_t n)
 {
-	ssize_t done;
-	struct write_req *wr;
+	bool queued = false;
 
 	if (n == 0)
 		return 0;
-	done = conn_try_write(dst, p, n);
-	if (done < 0)
-		return (int)done;
-	if ((size_t)done == n)
-		return 0;
-	wr = write_req_new();
-	wr->heap = xmalloc(n - (size_t)done);
-	memcpy(wr->heap, (const uint8_t *)p + done, n - (size_t)done);
-	return conn_queue(dst, wr, wr->heap, n - (size_t)done);
+	if (dst->tls)
+		return conn_tls_send(dst, p, n, &queued);
+	return conn_write_raw(dst, p, n, &queued);
 }
 
 int conn_send_buf(struct conn *dst, struct proto_buf *b)
@@ -275,6 +364,8 @@ void conn_close(struct conn *c)
 		return;
 	c->flags |= CONN_F_CLOSING;
 	conn_read_stop(c);
+	if (c->tls && list_node_linked(&c->tls->pump))
+		list_remove(&g_tls_pumps, &c->tls->pump);
 	/* uv_close closes the descriptor at once; the registry follows. */
 	fds_untrack(conn_fd(c));
 	uv_close(&c->h.handle, conn_on_close);
@@ -299,6 +390,11 @@ static void conn_on_close(uv_handle_t *h)
 	if (c->rbuf) {
 		iobuf_put(c->rbuf);
 		c->rbuf = NULL;
+	}
+	if (c->tls) {
+		tls_end(&c->tls->t);
+		free(c->tls);
+		c->tls = NULL;
 	}
 	c->ops->on_closed(c);
 }
@@ -410,4 +506,162 @@ int conn_fd(const struct conn *c)
 	if (uv_fileno(&c->h.handle, &fd) != 0)
 		return -1;
 	return fd;
+}
+
+/* ---- TLS ---- */
+
+/* Room at the end of c's rbuf for plaintext (0: full). */
+static size_t conn_rbuf_room(struct conn *c)
+{
+	struct iobuf *b = c->rbuf;
+
+	if (!b) {
+		b = iobuf_get();
+		c->rbuf = b;
+	} else if (b->start > 0) {
+		size_t left = iobuf_len(b);
+
+		memmove(b->data, b->data + b->start, left);
+		b->start = 0;
+		b->end = (uint32_t)left;
+	}
+	return iobuf_size() - b->end;
+}
+
+static enum conn_rc conn_tls_broken(struct conn *c, int status)
+{
+	char who[64];
+	int port;
+
+	conn_peer_addr(c, who, sizeof(who), &port);
+	if (status == UV_EPROTO)
+		log_info("TLS with %s:%d failed: %s", who, port, c->tls->t.error);
+	conn_release_empty_rbuf(c);
+	c->ops->on_read_error(c, status);
+	return CONN_CLOSED;
+}
+
+/* Drives the handshake; CONN_OK with c->tls->t.established once done. */
+static enum conn_rc conn_tls_handshake(struct conn *c)
+{
+	bool queued = false;
+	enum tls_rc rc = tls_handshake(&c->tls->t);
+
+	if (conn_tls_flush(c, &queued) < 0)
+		return conn_tls_broken(c, UV_EPIPE);
+	if (rc == TLS_WANT_MORE)
+		return CONN_OK;
+	if (rc != TLS_OK)
+		return conn_tls_broken(c, rc == TLS_EOF ? UV_EOF : UV_EPROTO);
+	if (c->ops->on_tls_ready)
+		return c->ops->on_tls_ready(c);
+	return CONN_OK;
+}
+
+/*
+ * Decrypts what has arrived into rbuf and hands it to on_data, as long as
+ * the conn is reading: a conn stopped by backpressure keeps the rest
+ * inside OpenSSL (bounded by one read) until conn_read_start.
+ */
+static enum conn_rc conn_tls_pump(struct conn *c)
+{
+	struct tls *t = &c->tls->t;
+	bool queued = false;
+
+	if (!t->established) {
+		if (conn_tls_handshake(c) == CONN_CLOSED)
+			return CONN_CLOSED;
+		if (!t->established)
+			return CONN_OK;
+	}
+	while ((c->flags & CONN_F_READING) && !(c->flags & CONN_F_CLOSING)) {
+		size_t room = conn_rbuf_room(c);
+		size_t got = 0;
+		enum tls_rc rc;
+
+		if (room == 0)
+			return conn_tls_broken(c, UV_E2BIG);
+		rc = tls_read(t, c->rbuf->data + c->rbuf->end, room, &got);
+		if (rc == TLS_WANT_MORE)
+			break;
+		if (rc != TLS_OK)
+			return conn_tls_broken(c, rc == TLS_EOF ? UV_EOF : UV_EPROTO);
+		c->rbuf->end += (uint32_t)got;
+		if (c->ops->on_data(c) == CONN_CLOSED)
+			return CONN_CLOSED;
+	}
+	conn_release_empty_rbuf(c);
+	/* Reading may have produced records for the peer (TLS 1.3 tickets,
+	 * key updates). */
+	if (conn_tls_flush(c, &queued) < 0)
+		return conn_tls_broken(c, UV_EPIPE);
+	return CONN_OK;
+}
+
+static void conn_tls_on_idle(uv_idle_t *h)
+{
+	while (!list_empty(&g_tls_pumps)) {
+		struct list_node *n = list_first(&g_tls_pumps);
+		struct conn_tls *ct = container_of(n, struct conn_tls, pump);
+
+		list_remove(&g_tls_pumps, n);
+		list_node_init(n);
+		(void)conn_tls_pump(ct->owner);
+	}
+	uv_idle_stop(h);
+}
+
+static void conn_tls_schedule(struct conn *c)
+{
+	if (list_node_linked(&c->tls->pump))
+		return;
+	list_append(&g_tls_pumps, &c->tls->pump);
+	if (!g_tls_idle_ready) {
+		uv_idle_init(g_pooler.loop, &g_tls_idle);
+		uv_unref((uv_handle_t *)&g_tls_idle);
+		g_tls_idle_ready = true;
+	}
+	uv_idle_start(&g_tls_idle, conn_tls_on_idle);
+}
+
+int conn_tls_start(struct conn *c, struct ssl_ctx_st *ctx, bool accept_side,
+		   const char *verify_host)
+{
+	struct conn_tls *ct = xcalloc(1, sizeof(*ct));
+
+	if (tls_start(&ct->t, ctx, accept_side, verify_host) != 0) {
+		log_warn("TLS: %s", ct->t.error);
+		free(ct);
+		return -1;
+	}
+	ct->owner = c;
+	list_node_init(&ct->pump);
+	c->tls = ct;
+	/* The connect side speaks first: its ClientHello goes out now. */
+	if (!accept_side && conn_tls_handshake(c) == CONN_CLOSED)
+		return -1;
+	return 0;
+}
+
+void conn_tls_describe(const struct conn *c, char *buf, size_t len)
+{
+	if (!c->tls) {
+		if (len)
+			buf[0] = '\0';
+		return;
+	}
+	tls_describe(&c->tls->t, buf, len);
+}
+
+const char *conn_tls_error(const struct conn *c)
+{
+	return c->tls ? c->tls->t.error : "";
+}
+
+void conn_tls_cleanup(void)
+{
+	if (g_tls_idle_ready) {
+		uv_close((uv_handle_t *)&g_tls_idle, NULL);
+		g_tls_idle_ready = false;
+	}
 }

@@ -52,6 +52,8 @@ struct conn_ops {
 	void (*on_drained)(struct conn *c);
 	/* The handle is closed; the owner frees itself. */
 	void (*on_closed)(struct conn *c);
+	/* The TLS handshake finished (conn_tls_start); may be NULL. */
+	enum conn_rc (*on_tls_ready)(struct conn *c);
 };
 
 enum conn_flag {
@@ -78,6 +80,7 @@ struct conn {
 	struct proto_stream ps;  /* framing position in the incoming stream */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
+	struct conn_tls *tls;    /* NULL unless TLS was negotiated */
 };
 
 void conn_init(struct conn *c, enum conn_kind kind, const struct conn_ops *ops, bool unix_sock);
@@ -98,6 +101,23 @@ void conn_unblock(struct conn *c);
 /* Sends the bytes built in b and resets b. 0 or negative libuv error. */
 int conn_send_buf(struct conn *dst, struct proto_buf *b);
 int conn_send_bytes(struct conn *dst, const void *p, size_t n);
+
+/*
+ * TLS on an open conn (after "S" was sent or received, with nothing
+ * buffered past it): from here on reads are decrypted before on_data and
+ * every write is encrypted. accept_side: pgmux is the TLS server. The
+ * handshake runs as bytes arrive; the connect side starts it at once.
+ * on_tls_ready runs when it completes. Returns 0 or -1 (logged).
+ */
+struct ssl_ctx_st;
+int conn_tls_start(struct conn *c, struct ssl_ctx_st *ctx, bool accept_side,
+		   const char *verify_host);
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384", or "" without TLS. */
+void conn_tls_describe(const struct conn *c, char *buf, size_t len);
+/* Why the last TLS failure on c happened ("" if none). */
+const char *conn_tls_error(const struct conn *c);
+/* Shutdown: closes the loop handle the TLS code keeps. */
+void conn_tls_cleanup(void);
 
 /* Idempotent; frees nothing until close_cb. */
 void conn_close(struct conn *c);

@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "cancel.h"
+#include "tls.h"
 #include "client.h"
 #include "fds.h"
 #include "iobuf.h"
@@ -105,6 +106,58 @@ static int pooler_load_userlist(const struct cfg *cfg, struct cfg_userlist **out
 	return 0;
 }
 
+/* One side's context, or NULL when that side's sslmode is disable. */
+static int pooler_tls_ctx(bool accept_side, const struct cfg *cfg, SSL_CTX **out, char *err,
+			  size_t errlen)
+{
+	struct tls_settings set;
+	char why[400];
+
+	if (accept_side) {
+		set = (struct tls_settings){ cfg->client_tls_sslmode, cfg->client_tls_key_file,
+					     cfg->client_tls_cert_file, cfg->client_tls_ca_file,
+					     cfg->client_tls_protocols, cfg->client_tls_ciphers,
+					     cfg->client_tls13_ciphers };
+	} else {
+		set = (struct tls_settings){ cfg->server_tls_sslmode, cfg->server_tls_key_file,
+					     cfg->server_tls_cert_file, cfg->server_tls_ca_file,
+					     cfg->server_tls_protocols, cfg->server_tls_ciphers,
+					     cfg->server_tls13_ciphers };
+	}
+	*out = NULL;
+	if (set.mode == TLS_MODE_DISABLE)
+		return 0;
+	*out = tls_ctx_new(accept_side, &set, why, sizeof(why));
+	if (!*out) {
+		snprintf(err, errlen, "%s TLS: %s", accept_side ? "client" : "server", why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Builds both contexts from cfg and, only if both succeed, puts them in
+ * place of the old ones: a RELOAD with a bad certificate keeps serving
+ * with the old one. Connections made with an old context keep it alive.
+ */
+static int pooler_tls_load(const struct cfg *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *client_ctx;
+	SSL_CTX *server_ctx;
+
+	if (pooler_tls_ctx(true, cfg, &client_ctx, err, errlen) != 0)
+		return -1;
+	if (pooler_tls_ctx(false, cfg, &server_ctx, err, errlen) != 0) {
+		tls_ctx_free(client_ctx);
+		return -1;
+	}
+	tls_ctx_free(g_pooler.client_tls);
+	tls_ctx_free(g_pooler.server_tls);
+	g_pooler.client_tls = client_ctx;
+	g_pooler.server_tls = server_ctx;
+	return 0;
+}
+
 int pooler_init(uv_loop_t *loop, struct cfg *cfg, const char *config_path)
 {
 	memset(&g_pooler, 0, sizeof(g_pooler));
@@ -119,6 +172,14 @@ int pooler_init(uv_loop_t *loop, struct cfg *cfg, const char *config_path)
 	iobuf_setup(cfg->pkt_buf > 0 ? (size_t)cfg->pkt_buf : 16384);
 	if (pooler_load_userlist(cfg, &g_pooler.userlist) < 0)
 		return -1;
+	{
+		char err[512];
+
+		if (pooler_tls_load(cfg, err, sizeof(err)) != 0) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
 	pooler_adjust_fd_limit(cfg);
 	fds_init();
 	return 0;
@@ -154,6 +215,11 @@ int pooler_reload(char *err, size_t errlen)
 		return -1;
 	if (pooler_load_userlist(next, &ul) < 0) {
 		snprintf(err, errlen, "could not load auth_file %s", next->auth_file);
+		cfg_free(next);
+		return -1;
+	}
+	if (pooler_tls_load(next, err, errlen) != 0) {
+		cfg_userlist_free(ul);
 		cfg_free(next);
 		return -1;
 	}
@@ -229,6 +295,7 @@ void pooler_close_everything(void)
 	uv_close((uv_handle_t *)&g_pooler.reaper, NULL);
 	janitor_stop();
 	admin_stop();
+	conn_tls_cleanup();
 }
 
 void pooler_shutdown_wait_servers(void)
@@ -307,6 +374,10 @@ static void pooler_on_signal(uv_signal_t *h, int signum)
 void pooler_cleanup(void)
 {
 	pool_free_all();
+	tls_ctx_free(g_pooler.client_tls);
+	tls_ctx_free(g_pooler.server_tls);
+	g_pooler.client_tls = NULL;
+	g_pooler.server_tls = NULL;
 	fds_cleanup();
 	auth_cache_clear();
 	cfg_userlist_free(g_pooler.userlist);

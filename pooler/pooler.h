@@ -29,6 +29,10 @@ struct pooler {
 	uv_loop_t *loop;                /* the only event loop */
 	struct cfg *cfg;                /* live config; replaced whole on reload */
 	struct cfg_userlist *userlist;  /* auth_file contents, or NULL */
+	/* TLS contexts from client_tls_* / server_tls_*; NULL when that side
+	 * is disabled. Connections hold their own reference. */
+	struct ssl_ctx_st *client_tls;
+	struct ssl_ctx_st *server_tls;
 	struct pool *pools;             /* uthash of every pool by (db, user) */
 	struct list login_clients;      /* clients in startup or authentication */
 	struct list admin_clients;      /* logged-in admin console clients */

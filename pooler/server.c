@@ -27,12 +27,14 @@
 #include "pooler.h"
 #include "proto.h"
 #include "proto_parse.h"
+#include "tls.h"
 #include "util.h"
 
 #define SERVER_DEFAULT_SOCKET_DIR "/var/run/postgresql"
 
 /* Login-only state, freed once the server is ready. */
 struct server_login {
+	bool tls_asked;          /* SSLRequest sent; the next byte is 'S' or 'N' */
 	struct proto_buf params; /* ParameterStatus messages, verbatim */
 	char *server_version;
 	struct scram_client scram;
@@ -50,11 +52,17 @@ static void server_on_read_error(struct conn *conn, int status);
 static void server_on_drained(struct conn *conn);
 static void server_on_closed(struct conn *conn);
 
+static enum conn_rc server_on_tls_ready(struct conn *conn);
+static bool server_wants_tls(const struct server *s);
+static void server_send_ssl_request(struct server *s);
+static enum conn_rc server_login_fail(struct server *s, const char *sqlstate, const char *msg);
+
 static const struct conn_ops server_ops = {
 	.on_data = server_on_data,
 	.on_read_error = server_on_read_error,
 	.on_drained = server_on_drained,
 	.on_closed = server_on_closed,
+	.on_tls_ready = server_on_tls_ready,
 };
 
 const char *server_state_str(enum server_state st)
@@ -348,7 +356,69 @@ static void server_on_connect(uv_connect_t *req, int status)
 		server_close(s, "could not start reading");
 		return;
 	}
+	if (server_wants_tls(s))
+		server_send_ssl_request(s);
+	else
+		server_send_startup(s);
+}
+
+/* server_tls_sslmode prefer and up ask for TLS over TCP ("allow" only
+ * takes it when offered, which PostgreSQL never does unasked). */
+static bool server_wants_tls(const struct server *s)
+{
+	return g_pooler.server_tls && !(s->conn.flags & CONN_F_UNIX) &&
+	       g_pooler.cfg->server_tls_sslmode >= TLS_MODE_PREFER;
+}
+
+static void server_send_ssl_request(struct server *s)
+{
+	uint32_t v[2] = { htonl(8), htonl(PROTO_SSL_REQUEST_CODE) };
+
+	s->login->tls_asked = true;
+	if (conn_send_bytes(&s->conn, v, sizeof(v)) < 0) {
+		pool_login_failed(s->pool, "08006", "could not send SSL request");
+		server_close(s, "could not send SSL request");
+	}
+}
+
+/*
+ * PostgreSQL's one-byte answer to SSLRequest. Anything after it in the
+ * same read was not encrypted, yet would be taken as if it had come
+ * through TLS (CVE-2021-23222): refused.
+ */
+static enum conn_rc server_tls_answer(struct server *s)
+{
+	struct iobuf *b = s->conn.rbuf;
+	uint8_t answer = b->data[b->start];
+	enum tls_sslmode mode = (enum tls_sslmode)g_pooler.cfg->server_tls_sslmode;
+	const char *host = mode == TLS_MODE_VERIFY_FULL ? s->pool->host : NULL;
+
+	b->start++;
+	s->login->tls_asked = false;
+	if (answer == 'S') {
+		if (iobuf_len(b) > 0)
+			return server_login_fail(s, "08P01",
+						 "server sent unencrypted data after its SSL answer");
+		if (conn_tls_start(&s->conn, g_pooler.server_tls, false, host) != 0)
+			return server_login_fail(s, "08006", "could not start TLS");
+		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+	}
+	if (answer != 'N')
+		return server_login_fail(s, "08P01", "server answered SSL request with garbage");
+	if (mode >= TLS_MODE_REQUIRE)
+		return server_login_fail(s, "08006", "server does not support SSL, but "
+					 "server_tls_sslmode requires it");
 	server_send_startup(s);
+	return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+}
+
+static enum conn_rc server_on_tls_ready(struct conn *conn)
+{
+	struct server *s = container_of(conn, struct server, conn);
+
+	server_logf(s, LOG_LVL_DEBUG, "TLS established");
+	server_send_startup(s);
+	return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
 }
 
 /* ---- login ---- */
@@ -552,6 +622,11 @@ static enum conn_rc server_login_message(struct server *s, const struct proto_ms
 static enum conn_rc server_login_data(struct server *s)
 {
 	struct iobuf *b = s->conn.rbuf;
+
+	if (s->login->tls_asked && iobuf_len(b) > 0 && server_tls_answer(s) == CONN_CLOSED)
+		return CONN_CLOSED;
+	if (s->state != SERVER_LOGIN || s->conn.rbuf != b)
+		return CONN_OK;
 
 	while (s->state == SERVER_LOGIN && s->conn.rbuf == b && iobuf_len(b) > 0) {
 		struct proto_msg m;
@@ -934,7 +1009,8 @@ static void server_on_read_error(struct conn *conn, int status)
 {
 	struct server *s = container_of(conn, struct server, conn);
 	const char *why = status == UV_EOF ? "server closed the connection unexpectedly" :
-					     uv_strerror(status);
+			  status == UV_EPROTO && conn->tls ? conn_tls_error(conn) :
+							     uv_strerror(status);
 
 	switch (s->state) {
 	case SERVER_CONNECTING:

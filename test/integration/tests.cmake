@@ -56,6 +56,7 @@ set(PGMUX_IT_TESTS
   bad_input:120
   server_failures:180
   transaction_timeouts:90
+  tls:120
   cancel:120
   slow_reader:120)
 

@@ -1,0 +1,470 @@
+/*
+ * test_tls.c: TLS on both sides of pgmux against real PostgreSQL. The group
+ * setup makes a throwaway CA, a certificate for "localhost"/127.0.0.1 and a
+ * client certificate with the openssl CLI, and turns ssl on in the shared
+ * cluster (ALTER SYSTEM + reload); the teardown turns it off again.
+ *
+ * Checked: libpq and psql with sslmode=require and verify-full to pgmux, the
+ * admin console over TLS, a plaintext client refused when TLS is required,
+ * pgmux to PostgreSQL with server_tls_sslmode=verify-full (and refused when
+ * the CA does not match), large results and large queries through TLS on
+ * both sides (backpressure), the tls column of SHOW CLIENTS/SERVERS, a
+ * certificate swapped by RELOAD, and plaintext sent after SSLRequest.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+static char g_dir[256];
+
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void run(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		fail_msg("command failed (%d): %s", rc, cmd);
+}
+
+/* Key and certificate <name> signed by CA <ca>, with a subjectAltName. */
+static void make_cert(const char *ca, const char *name, const char *cn, const char *san)
+{
+	run("cd %s && openssl req -new -newkey rsa:2048 -nodes -keyout %s.key -out %s.csr "
+	    "-subj '/CN=%s' >/dev/null 2>&1", g_dir, name, name, cn);
+	run("cd %s && printf 'subjectAltName=%s\\n' >%s.ext && "
+	    "openssl x509 -req -in %s.csr -CA %s.crt -CAkey %s.key -CAcreateserial "
+	    "-days 2 -extfile %s.ext -out %s.crt >/dev/null 2>&1",
+	    g_dir, san, name, name, ca, ca, name, name);
+}
+
+static void make_ca(const char *name)
+{
+	run("cd %s && openssl req -x509 -new -newkey rsa:2048 -nodes -keyout %s.key -out %s.crt "
+	    "-days 2 -subj '/CN=pgmux test %s' >/dev/null 2>&1", g_dir, name, name, name);
+}
+
+static void pg_ssl(bool on)
+{
+	PGconn *super = harness_connect_pg_super("postgres");
+	char sql[1024];
+
+	if (on) {
+		snprintf(sql, sizeof(sql), "ALTER SYSTEM SET ssl_cert_file = '%s/pg.crt'", g_dir);
+		harness_exec(super, sql);
+		snprintf(sql, sizeof(sql), "ALTER SYSTEM SET ssl_key_file = '%s/pg.key'", g_dir);
+		harness_exec(super, sql);
+		harness_exec(super, "ALTER SYSTEM SET ssl = on");
+	} else {
+		harness_exec(super, "ALTER SYSTEM RESET ssl");
+		harness_exec(super, "ALTER SYSTEM RESET ssl_cert_file");
+		harness_exec(super, "ALTER SYSTEM RESET ssl_key_file");
+	}
+	harness_exec(super, "SELECT pg_reload_conf()");
+	PQfinish(super);
+	usleep(300000); /* the postmaster rereads its files asynchronously */
+}
+
+static int group_setup(void **state)
+{
+	struct passwd *pg = getpwnam("postgres");
+
+	(void)state;
+	snprintf(g_dir, sizeof(g_dir), "/tmp/pgmux-tls.XXXXXX");
+	if (!mkdtemp(g_dir))
+		return -1;
+	chmod(g_dir, 0755);
+	make_ca("ca");
+	make_ca("otherca");
+	make_cert("ca", "server", "localhost", "DNS:localhost,IP:127.0.0.1");
+	make_cert("ca", "server2", "localhost", "DNS:localhost,IP:127.0.0.1");
+	make_cert("ca", "client", "app", "DNS:app");
+	/* PostgreSQL wants its key owned by it and private. */
+	run("cd %s && cp server.crt pg.crt && cp server.key pg.key && chmod 600 pg.key", g_dir);
+	if (pg && getuid() == 0)
+		run("chown %d:%d %s/pg.key %s/pg.crt", (int)pg->pw_uid, (int)pg->pw_gid, g_dir, g_dir);
+	run("chmod 644 %s/*.crt %s/server.key %s/server2.key %s/client.key", g_dir, g_dir, g_dir,
+	    g_dir);
+	pg_ssl(true);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	pg_ssl(false);
+	run("rm -rf %s", g_dir);
+	return 0;
+}
+
+/* The settings of a pgmux with client TLS on (sslmode given). */
+static void tls_settings(char *buf, size_t len, const char *mode, const char *extra)
+{
+	snprintf(buf, len,
+		 "client_tls_sslmode = %s\nclient_tls_cert_file = %s/server.crt\n"
+		 "client_tls_key_file = %s/server.key\nclient_tls_ca_file = %s/ca.crt\n%s",
+		 mode, g_dir, g_dir, g_dir, extra ? extra : "");
+}
+
+/* conninfo to pgmux as app with extra libpq keywords (later ones win). */
+static void conninfo(char *buf, size_t len, const struct harness_pooler *p, const char *db,
+		     const char *extra)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	char base[512];
+	bool admin = db && strcmp(db, harness_pooler_name()) == 0;
+
+	harness_conninfo(base, sizeof(base), p->port, db ? db : fx->db,
+			 admin ? fx->admin_user : fx->app_user,
+			 admin ? fx->admin_password : fx->app_password);
+	snprintf(buf, len, "%.500s %.500s", base, extra);
+}
+
+static const char *tls_column(PGresult *r, int row)
+{
+	return PQgetvalue(r, row, harness_col(r, "tls"));
+}
+
+static void test_tls_libpq_require_and_verify_full_reach_pgmux_over_tls(void **state)
+{
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[1024], ci[1024];
+	PGconn *c, *admin;
+	PGresult *r;
+	int row;
+
+	(void)state;
+	tls_settings(settings, sizeof(settings), "require", NULL);
+	cfg.settings = settings;
+	harness_pooler_start(&p, &cfg);
+
+	conninfo(ci, sizeof(ci), &p, NULL, "sslmode=require");
+	c = harness_connect(ci);
+	assert_true(PQsslInUse(c));
+	print_message("client TLS: %s %s\n", PQsslAttribute(c, "protocol"),
+		      PQsslAttribute(c, "cipher"));
+	assert_int_equal(harness_scalar_ll(c, "SELECT 41 + 1"), 42);
+	PQfinish(c);
+
+	/* verify-full: the certificate names localhost and chains to the CA. */
+	snprintf(settings, sizeof(settings), "host=localhost sslmode=verify-full sslrootcert=%s/ca.crt",
+		 g_dir);
+	conninfo(ci, sizeof(ci), &p, NULL, settings);
+	c = harness_connect(ci);
+	assert_true(PQsslInUse(c));
+	assert_int_equal(harness_scalar_ll(c, "SELECT 7"), 7);
+
+	/* The console over TLS too, and SHOW CLIENTS names the protocol. */
+	conninfo(ci, sizeof(ci), &p, harness_pooler_name(), "sslmode=require");
+	admin = harness_connect(ci);
+	assert_true(PQsslInUse(admin));
+	r = harness_query(admin, "SHOW CLIENTS");
+	row = harness_find_row(r, "database", harness_fixture()->db, NULL, NULL);
+	assert_true(row >= 0);
+	print_message("SHOW CLIENTS tls: %s\n", tls_column(r, row));
+	assert_non_null(strstr(tls_column(r, row), "TLSv1."));
+	PQclear(r);
+	PQfinish(admin);
+	PQfinish(c);
+
+	/* psql as users run it. */
+	run("PGPASSWORD=%s psql -X -q -t -A 'host=localhost port=%d dbname=%s user=%s "
+	    "sslmode=verify-full sslrootcert=%s/ca.crt' -c 'SELECT 1' | grep -qx 1",
+	    harness_fixture()->app_password, p.port, harness_fixture()->db,
+	    harness_fixture()->app_user, g_dir);
+	harness_pooler_stop(&p, 10);
+}
+
+static void test_tls_plaintext_client_is_refused_with_28000_when_tls_is_required(void **state)
+{
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[1024], ci[1024];
+	PGconn *c;
+
+	(void)state;
+	tls_settings(settings, sizeof(settings), "require", NULL);
+	cfg.settings = settings;
+	harness_pooler_start(&p, &cfg);
+	conninfo(ci, sizeof(ci), &p, NULL, "sslmode=disable");
+	c = PQconnectdb(ci);
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	print_message("plaintext client: %s", PQerrorMessage(c));
+	assert_non_null(strstr(PQerrorMessage(c), "SSL required"));
+	PQfinish(c);
+	/* With TLS merely offered (prefer), both kinds get in. */
+	harness_pooler_stop(&p, 10);
+	tls_settings(settings, sizeof(settings), "prefer", NULL);
+	harness_pooler_start(&p, &cfg);
+	conninfo(ci, sizeof(ci), &p, NULL, "sslmode=disable");
+	c = harness_connect(ci);
+	assert_false(PQsslInUse(c));
+	PQfinish(c);
+	conninfo(ci, sizeof(ci), &p, NULL, "sslmode=require");
+	c = harness_connect(ci);
+	assert_true(PQsslInUse(c));
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+}
+
+/* pgmux -> PostgreSQL over TLS, verified; PostgreSQL itself confirms it. */
+static void test_tls_server_verify_full_connects_over_tls_and_wrong_ca_is_refused(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[1024], databases[512];
+	PGconn *c, *admin;
+	PGresult *r;
+	char *ssl;
+
+	(void)state;
+	snprintf(databases, sizeof(databases), "%s = host=localhost port=%d dbname=%s\n", fx->db,
+		 fx->port, fx->db);
+	snprintf(settings, sizeof(settings),
+		 "server_tls_sslmode = verify-full\nserver_tls_ca_file = %s/ca.crt\n", g_dir);
+	cfg.settings = settings;
+	cfg.databases = databases;
+	harness_pooler_start(&p, &cfg);
+	c = harness_connect_pooler(&p, NULL, NULL, NULL);
+	ssl = harness_scalar(c, "SELECT ssl::text || ' ' || version FROM pg_stat_ssl "
+				"WHERE pid = pg_backend_pid()");
+	print_message("PostgreSQL sees pgmux's connection as: %s\n", ssl);
+	assert_non_null(ssl);
+	assert_true(strncmp(ssl, "true TLSv1.", 11) == 0);
+	free(ssl);
+	admin = harness_connect_admin(&p);
+	r = harness_query(admin, "SHOW SERVERS");
+	assert_true(PQntuples(r) >= 1);
+	assert_non_null(strstr(tls_column(r, 0), "TLSv1."));
+	PQclear(r);
+	PQfinish(admin);
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+
+	/* A CA that did not sign PostgreSQL's certificate: no server login. */
+	snprintf(settings, sizeof(settings),
+		 "server_tls_sslmode = verify-full\nserver_tls_ca_file = %s/otherca.crt\n", g_dir);
+	harness_pooler_start(&p, &cfg);
+	{
+		char ci[1024];
+
+		/* The pool has never logged in, so the client's own login
+		 * waits for the first server and hears why it failed. */
+		conninfo(ci, sizeof(ci), &p, NULL, "sslmode=disable");
+		c = PQconnectdb(ci);
+		print_message("with the wrong CA: %s", PQerrorMessage(c));
+		assert_int_equal(PQstatus(c), CONNECTION_BAD);
+		assert_non_null(strstr(PQerrorMessage(c), "certificate verify failed"));
+		PQfinish(c);
+	}
+	harness_pooler_stop(&p, 10);
+}
+
+/* TLS on both sides, 20 MB out and 2 MB in: records span reads and the
+ * slow direction holds the other back. */
+static void test_tls_large_results_and_queries_cross_both_tls_legs_intact(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[2048], extra[512], databases[512], ci[1024];
+	PGconn *c;
+	PGresult *r;
+	char *big;
+	size_t n = 2 * 1024 * 1024;
+	const char *params[1];
+
+	(void)state;
+	snprintf(extra, sizeof(extra),
+		 "server_tls_sslmode = verify-full\nserver_tls_ca_file = %s/ca.crt\n", g_dir);
+	tls_settings(settings, sizeof(settings), "require", extra);
+	snprintf(databases, sizeof(databases), "%s = host=localhost port=%d dbname=%s\n", fx->db,
+		 fx->port, fx->db);
+	cfg.settings = settings;
+	cfg.databases = databases;
+	harness_pooler_start(&p, &cfg);
+	conninfo(ci, sizeof(ci), &p, NULL, "sslmode=require");
+	c = harness_connect(ci);
+	assert_true(PQsslInUse(c));
+	r = harness_query(c, "SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 150000) i");
+	assert_int_equal(PQntuples(r), 150000);
+	for (int i = 0; i < PQntuples(r); i += 997) {
+		assert_int_equal(atoi(PQgetvalue(r, i, 0)), i + 1);
+		assert_int_equal(strlen(PQgetvalue(r, i, 1)), 128);
+	}
+	PQclear(r);
+
+	big = malloc(n + 1);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	big[n] = '\0';
+	params[0] = big;
+	r = PQexecParams(c, "SELECT length($1), md5($1)", 1, NULL, params, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(atol(PQgetvalue(r, 0, 0)), (long)n);
+	PQclear(r);
+	free(big);
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+}
+
+/* The subject of the certificate pgmux presents right now. */
+static void presented_subject(int port, char *out, size_t len)
+{
+	char cmd[512];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "openssl s_client -starttls postgres -connect 127.0.0.1:%d </dev/null 2>/dev/null | "
+		 "openssl x509 -noout -serial 2>/dev/null", port);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
+	pclose(f);
+}
+
+static void test_tls_reload_swaps_the_certificate_for_new_connections(void **state)
+{
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[1024], ci[1024], before[128], after[128];
+	PGconn *old_conn, *admin;
+
+	(void)state;
+	tls_settings(settings, sizeof(settings), "require", NULL);
+	cfg.settings = settings;
+	harness_pooler_start(&p, &cfg);
+	conninfo(ci, sizeof(ci), &p, NULL, "sslmode=require");
+	old_conn = harness_connect(ci);
+	presented_subject(p.port, before, sizeof(before));
+
+	snprintf(settings, sizeof(settings),
+		 "client_tls_sslmode = require\nclient_tls_cert_file = %s/server2.crt\n"
+		 "client_tls_key_file = %s/server2.key\n", g_dir, g_dir);
+	harness_pooler_rewrite(&p, &cfg);
+	admin = harness_connect_admin(&p);
+	harness_exec(admin, "RELOAD");
+	PQfinish(admin);
+	presented_subject(p.port, after, sizeof(after));
+	print_message("certificate serial before RELOAD: %safter: %s", before, after);
+	assert_true(before[0] != '\0' && after[0] != '\0');
+	assert_string_not_equal(before, after);
+	/* The connection made with the old certificate carries on. */
+	assert_int_equal(harness_scalar_ll(old_conn, "SELECT 3"), 3);
+	PQfinish(old_conn);
+
+	/* A RELOAD pointing at a missing key keeps the working certificate. */
+	snprintf(settings, sizeof(settings),
+		 "client_tls_sslmode = require\nclient_tls_cert_file = %s/server2.crt\n"
+		 "client_tls_key_file = %s/missing.key\n", g_dir, g_dir);
+	harness_pooler_rewrite(&p, &cfg);
+	admin = harness_connect_admin(&p);
+	{
+		PGresult *r = PQexec(admin, "RELOAD");
+
+		assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+		PQclear(r);
+	}
+	PQfinish(admin);
+	old_conn = harness_connect(ci);
+	assert_true(PQsslInUse(old_conn));
+	PQfinish(old_conn);
+	harness_pooler_stop(&p, 10);
+}
+
+/* SSLRequest and a StartupMessage in one write: refused before any 'S'. */
+static void test_tls_plaintext_after_ssl_request_is_refused_with_08P01(void **state)
+{
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[1024];
+	unsigned char pkt[64];
+	unsigned char reply[512];
+	struct sockaddr_in sa = { 0 };
+	ssize_t got, total = 0;
+	int fd;
+	static const char startup[] = "user\0app\0database\0appdb\0";
+	uint32_t v;
+
+	(void)state;
+	tls_settings(settings, sizeof(settings), "require", NULL);
+	cfg.settings = settings;
+	harness_pooler_start(&p, &cfg);
+	v = htonl(8);
+	memcpy(pkt, &v, 4);
+	v = htonl(80877103u);
+	memcpy(pkt + 4, &v, 4);
+	v = htonl((uint32_t)(8 + sizeof(startup)));
+	memcpy(pkt + 8, &v, 4);
+	v = htonl(196608u);
+	memcpy(pkt + 12, &v, 4);
+	memcpy(pkt + 16, startup, sizeof(startup));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)p.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, pkt, 16 + sizeof(startup)), (ssize_t)(16 + sizeof(startup)));
+	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 3000) <= 0)
+			break;
+		got = read(fd, reply + total, sizeof(reply) - (size_t)total - 1);
+		if (got <= 0)
+			break;
+		total += got;
+	}
+	close(fd);
+	assert_true(total > 0);
+	assert_int_equal(reply[0], 'E'); /* not 'S' */
+	reply[total] = '\0';
+	assert_non_null(memmem(reply, (size_t)total, "08P01", 5));
+	assert_true(harness_pooler_alive(&p));
+	harness_pooler_stop(&p, 10);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_tls_libpq_require_and_verify_full_reach_pgmux_over_tls,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_tls_plaintext_client_is_refused_with_28000_when_tls_is_required,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_tls_server_verify_full_connects_over_tls_and_wrong_ca_is_refused,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_tls_large_results_and_queries_cross_both_tls_legs_intact,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_tls_reload_swaps_the_certificate_for_new_connections,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_tls_plaintext_after_ssl_request_is_refused_with_08P01,
+					  harness_teardown),
+	};
+
+	return cmocka_run_group_tests_name("integration_tls", tests, group_setup, group_teardown);
+}

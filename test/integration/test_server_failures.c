@@ -98,9 +98,34 @@ static bool pg_running(void)
 	return system(cmd) == 0;
 }
 
+/*
+ * Load threads of the running test. A failed assertion longjmps out of the
+ * test body, so the teardown stops and joins whatever is still running:
+ * nothing may outlive the test or the memory it uses.
+ */
+static pthread_t g_threads[16];
+static int g_nthreads;
+static volatile int g_stop;
+
+static void threads_spawn(void *(*fn)(void *), void *arg)
+{
+	assert_true(g_nthreads < 16);
+	assert_int_equal(pthread_create(&g_threads[g_nthreads], NULL, fn, arg), 0);
+	g_nthreads++;
+}
+
+static void threads_join(void)
+{
+	g_stop = 1;
+	for (int i = 0; i < g_nthreads; i++)
+		pthread_join(g_threads[i], NULL);
+	g_nthreads = 0;
+}
+
 /* Teardown: whatever happened, the next test finds PostgreSQL up. */
 static int teardown(void **state)
 {
+	threads_join();
 	if (!pg_running() && pg_ctl("start") != 0)
 		fprintf(stderr, "test_server_failures: could not start PostgreSQL again\n");
 	return harness_teardown(state);
@@ -123,10 +148,8 @@ struct load_conn {
 
 /* What one worker saw. Only its own thread writes it until joined. */
 struct worker {
-	pthread_t thread;
 	int index;
 	int port;
-	volatile int *stop;
 	struct load_conn conns[CONNS_PER_WORKER];
 	long long committed[200000];
 	int ncommitted;
@@ -268,7 +291,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	long long next_id = (long long)w->index * 100000000LL + 1;
 
-	while (!*w->stop) {
+	while (!g_stop) {
 		struct pollfd pfd[CONNS_PER_WORKER];
 		int map[CONNS_PER_WORKER];
 		int n = 0;
@@ -380,7 +403,6 @@ static void test_server_failures_pg_restart_under_200_clients_errors_not_hangs_a
 	static struct worker workers[WORKERS];
 	PGconn *idle[IDLE_CLIENTS];
 	PGconn *super;
-	volatile int stop = 0;
 	struct harness_pooler p;
 	long long t_accepting, recovery_ms;
 	int total_ok = 0, total_err = 0, hangs = 0, ok_before = 0, ncommitted = 0;
@@ -399,16 +421,25 @@ static void test_server_failures_pg_restart_under_200_clients_errors_not_hangs_a
 		harness_exec(idle[i], "select 1");
 	}
 	memset(workers, 0, sizeof(workers));
+	g_stop = 0;
 	for (int i = 0; i < WORKERS; i++) {
 		workers[i].index = i;
 		workers[i].port = p.port;
-		workers[i].stop = &stop;
-		assert_int_equal(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]),
-				 0);
+		threads_spawn(worker_main, &workers[i]);
 	}
-	sleep_ms(1500);
-	for (int i = 0; i < WORKERS; i++)
-		ok_before += workers[i].ok_tx;
+	/* Every client logs in (slow under ASan) and transactions flow. */
+	for (int waited = 0; waited < 30000; waited += 100) {
+		int with_ok = 0;
+
+		ok_before = 0;
+		for (int i = 0; i < WORKERS; i++) {
+			ok_before += workers[i].ok_tx;
+			with_ok += workers[i].ok_tx > 0;
+		}
+		if (with_ok == WORKERS && ok_before > 1000)
+			break;
+		sleep_ms(100);
+	}
 	assert_true(ok_before > 0);
 
 	assert_int_equal(pg_ctl("restart"), 0);
@@ -417,9 +448,8 @@ static void test_server_failures_pg_restart_under_200_clients_errors_not_hangs_a
 	print_message("restart: %d transactions before; first success %lld ms after "
 		      "PostgreSQL accepted again\n", ok_before, recovery_ms);
 	sleep_ms(2000);
-	stop = 1;
+	threads_join();
 	for (int i = 0; i < WORKERS; i++) {
-		pthread_join(workers[i].thread, NULL);
 		total_ok += workers[i].ok_tx;
 		total_err += workers[i].errors;
 		hangs += workers[i].hangs;
@@ -471,9 +501,7 @@ static void test_server_failures_pg_restart_under_200_clients_errors_not_hangs_a
 }
 
 struct hammer {
-	pthread_t thread;
 	int port;
-	volatile int *stop;
 	int attempts;
 	int errors;
 	int slow;           /* attempts that took longer than 5 s: a hang */
@@ -488,7 +516,7 @@ static void *hammer_main(void *arg)
 	char ci[512];
 
 	harness_conninfo(ci, sizeof(ci), h->port, fx->db, fx->app_user, fx->app_password);
-	while (!*h->stop) {
+	while (!g_stop) {
 		long long t0 = harness_now_ms();
 		PGconn *c = PQconnectdb(ci);
 		PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "select 1") : NULL;
@@ -517,8 +545,7 @@ static void *hammer_main(void *arg)
 static void test_server_failures_pg_down_clients_get_errors_fast_and_login_failures_logged_once_per_retry(
 	void **state)
 {
-	struct hammer h[4];
-	volatile int stop = 0;
+	static struct hammer h[4];
 	struct harness_pooler p;
 	PGconn *idle;
 	int attempts = 0, errors = 0, slow = 0, lines;
@@ -532,16 +559,15 @@ static void test_server_failures_pg_down_clients_get_errors_fast_and_login_failu
 
 	assert_int_equal(pg_ctl("stop"), 0);
 	down_ms = harness_now_ms();
+	g_stop = 0;
 	for (int i = 0; i < 4; i++) {
 		memset(&h[i], 0, sizeof(h[i]));
 		h[i].port = p.port;
-		h[i].stop = &stop;
-		assert_int_equal(pthread_create(&h[i].thread, NULL, hammer_main, &h[i]), 0);
+		threads_spawn(hammer_main, &h[i]);
 	}
 	sleep_ms(4000);
-	stop = 1;
+	threads_join();
 	for (int i = 0; i < 4; i++) {
-		pthread_join(h[i].thread, NULL);
 		attempts += h[i].attempts;
 		errors += h[i].errors;
 		slow += h[i].slow;
@@ -628,14 +654,14 @@ static void test_server_failures_server_check_query_runs_on_a_server_idle_past_s
  * takes a cancel.
  */
 struct sticky_proxy {
-	pthread_t thread;
 	int listen_fd;
 	int port;
 	int upstream_port;
-	volatile int stop;
 	int held[16];
 	int nheld;
 };
+
+static struct sticky_proxy g_proxy;
 
 static int proxy_listen(int *port)
 {
@@ -689,7 +715,7 @@ static void *proxy_main(void *arg)
 	struct sticky_proxy *px = arg;
 	int down = -1, up = -1;
 
-	while (!px->stop) {
+	while (!g_stop) {
 		struct pollfd pfd[3] = { { px->listen_fd, POLLIN, 0 }, { down, POLLIN, 0 },
 					 { up, POLLIN, 0 } };
 
@@ -727,7 +753,7 @@ static void test_server_failures_cancel_wait_timeout_ends_a_cancel_the_server_ne
 	void **state)
 {
 	const struct harness_fixture *fx = harness_fixture();
-	struct sticky_proxy px = { 0 };
+	struct sticky_proxy *px = &g_proxy;
 	struct harness_pooler p;
 	struct harness_pooler_cfg cfg = { 0 };
 	char databases[256], errbuf[256];
@@ -737,11 +763,13 @@ static void test_server_failures_cancel_wait_timeout_ends_a_cancel_the_server_ne
 	long long t0, ms;
 
 	(void)state;
-	px.listen_fd = proxy_listen(&px.port);
-	px.upstream_port = fx->port;
-	assert_int_equal(pthread_create(&px.thread, NULL, proxy_main, &px), 0);
+	memset(px, 0, sizeof(*px));
+	px->listen_fd = proxy_listen(&px->port);
+	px->upstream_port = fx->port;
+	g_stop = 0;
+	threads_spawn(proxy_main, px);
 	harness_fmt(databases, sizeof(databases), "%s = host=127.0.0.1 port=%d dbname=%s\n",
-		    fx->db, px.port, fx->db);
+		    fx->db, px->port, fx->db);
 	cfg.settings = "default_pool_size = 1\ncancel_wait_timeout = 1\n";
 	cfg.databases = databases;
 	harness_wait_no_server_conns(fx->db, fx->app_user, 20);
@@ -770,9 +798,8 @@ static void test_server_failures_cancel_wait_timeout_ends_a_cancel_the_server_ne
 	assert_int_equal(harness_scalar_ll(c, "SELECT 1"), 1);
 	PQfinish(c);
 	harness_pooler_stop(&p, 10);
-	px.stop = 1;
-	pthread_join(px.thread, NULL);
-	close(px.listen_fd);
+	threads_join();
+	close(px->listen_fd);
 }
 
 int main(void)

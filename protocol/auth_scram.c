@@ -408,6 +408,38 @@ int scram_secret_from_password(const char *password, const uint8_t *salt, size_t
 	return SCRAM_OK;
 }
 
+int scram_keys_from_password(const char *password, const struct scram_params *params,
+			     struct scram_keys *out)
+{
+	struct scram_secret sec;
+
+	memset(&sec, 0, sizeof(sec));
+	sec.iterations = params->iterations;
+	sec.salt_len = params->salt_len;
+	if (!scram_secret_sane(&sec))
+		return SCRAM_EPROTO;
+	if (!scram_derive_keys(password, params->salt, params->salt_len, params->iterations,
+			       out->client_key, out->stored_key, out->server_key)) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		return SCRAM_ECRYPTO;
+	}
+	return SCRAM_OK;
+}
+
+bool scram_params_equal(const struct scram_params *a, const struct scram_params *b)
+{
+	return a->iterations == b->iterations && a->salt_len == b->salt_len &&
+	       a->salt_len <= SCRAM_SALT_MAX && memcmp(a->salt, b->salt, a->salt_len) == 0;
+}
+
+void scram_secret_params(const struct scram_secret *secret, struct scram_params *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->iterations = secret->iterations;
+	out->salt_len = secret->salt_len <= SCRAM_SALT_MAX ? secret->salt_len : SCRAM_SALT_MAX;
+	memcpy(out->salt, secret->salt, out->salt_len);
+}
+
 /* Server side. */
 
 /* Validates the gs2 header: "n,," or "y,,". Channel binding ("p=") and an
@@ -541,8 +573,10 @@ static bool scram_auth_message(struct scram_text *t, const char *client_first_ba
 /*
  * ClientKey = proof XOR HMAC(StoredKey, AuthMessage); the client knew the
  * password iff SHA-256(ClientKey) is the StoredKey. Compared in constant time.
+ * A proven ClientKey is kept in s: with the secret's ServerKey it is all it
+ * takes to log in to a server storing the same secret (pass-through).
  */
-static int scram_server_check_proof(const struct scram_server *s, const char *auth_msg,
+static int scram_server_check_proof(struct scram_server *s, const char *auth_msg,
 				    size_t auth_len, const uint8_t proof[SCRAM_KEY_LEN])
 {
 	uint8_t sig[SCRAM_KEY_LEN], client_key[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN];
@@ -559,6 +593,8 @@ static int scram_server_check_proof(const struct scram_server *s, const char *au
 		rc = SCRAM_ECRYPTO;
 	else if (CRYPTO_memcmp(stored, s->secret.stored_key, SCRAM_KEY_LEN) != 0)
 		rc = SCRAM_EPROOF;
+	else
+		memcpy(s->client_key, client_key, SCRAM_KEY_LEN); /* for pass-through */
 out:
 	OPENSSL_cleanse(client_key, sizeof(client_key));
 	OPENSSL_cleanse(sig, sizeof(sig));
@@ -605,19 +641,16 @@ int scram_server_final(struct scram_server *s, const uint8_t *client_final, size
 
 /* Client side. */
 
-int scram_client_first(struct scram_client *c, const char *password, const char *client_nonce,
-		       char *out, size_t outcap, size_t *outlen)
+/* Builds and sends nothing: writes the client-first-message for nonce. */
+static int scram_client_start(struct scram_client *c, const char *client_nonce, char *out,
+			      size_t outcap, size_t *outlen)
 {
 	char random_nonce[SCRAM_B64_LEN(SCRAM_RAW_NONCE_LEN) + 1];
 	char out_buf[SCRAM_MSG_MAX + 1];
-	size_t pwlen = strlen(password), nonce_len;
+	size_t nonce_len;
 	struct scram_text bare, t;
 	int rc;
 
-	if (c->state != SCRAM_CLIENT_INIT)
-		return SCRAM_ESTATE;
-	if (pwlen >= sizeof(c->password))
-		return SCRAM_ESPACE;
 	if (!client_nonce) {
 		rc = scram_random_nonce(random_nonce);
 		if (rc != SCRAM_OK)
@@ -641,18 +674,65 @@ int scram_client_first(struct scram_client *c, const char *password, const char 
 	rc = scram_output(&t, out, outcap, outlen);
 	if (rc != SCRAM_OK)
 		return rc;
-	memcpy(c->password, password, pwlen + 1);
 	memcpy(c->client_nonce, client_nonce, nonce_len + 1);
 	c->state = SCRAM_CLIENT_SENT_FIRST;
+	return SCRAM_OK;
+}
+
+int scram_client_first(struct scram_client *c, const char *password, const char *client_nonce,
+		       char *out, size_t outcap, size_t *outlen)
+{
+	size_t pwlen = strlen(password);
+	int rc;
+
+	if (c->state != SCRAM_CLIENT_INIT)
+		return SCRAM_ESTATE;
+	if (pwlen >= sizeof(c->password))
+		return SCRAM_ESPACE;
+	rc = scram_client_start(c, client_nonce, out, outcap, outlen);
+	if (rc == SCRAM_OK) {
+		c->pass_through = false;
+		memcpy(c->password, password, pwlen + 1);
+	}
+	return rc;
+}
+
+int scram_client_first_passthrough(struct scram_client *c, const struct scram_secret *secret,
+				   const uint8_t client_key[SCRAM_KEY_LEN],
+				   const char *client_nonce, char *out, size_t outcap,
+				   size_t *outlen)
+{
+	uint8_t stored[SCRAM_KEY_LEN];
+	int rc;
+
+	if (c->state != SCRAM_CLIENT_INIT)
+		return SCRAM_ESTATE;
+	if (!scram_secret_sane(secret))
+		return SCRAM_EPROTO;
+	/* A ClientKey that does not belong to the secret can only fail at
+	 * the server: refuse it here, where the reason is known. */
+	if (!scram_sha256(client_key, SCRAM_KEY_LEN, stored))
+		return SCRAM_ECRYPTO;
+	if (CRYPTO_memcmp(stored, secret->stored_key, SCRAM_KEY_LEN) != 0) {
+		OPENSSL_cleanse(stored, sizeof(stored));
+		return SCRAM_EPROOF;
+	}
+	OPENSSL_cleanse(stored, sizeof(stored));
+	rc = scram_client_start(c, client_nonce, out, outcap, outlen);
+	if (rc != SCRAM_OK)
+		return rc;
+	c->pass_through = true;
+	memcpy(c->keys.client_key, client_key, SCRAM_KEY_LEN);
+	memcpy(c->keys.stored_key, secret->stored_key, SCRAM_KEY_LEN);
+	memcpy(c->keys.server_key, secret->server_key, SCRAM_KEY_LEN);
+	scram_secret_params(secret, &c->expect);
 	return SCRAM_OK;
 }
 
 struct scram_server_first_msg {
 	const uint8_t *nonce;
 	size_t nonce_len;
-	uint8_t salt[SCRAM_SALT_MAX];
-	size_t salt_len;
-	int iterations;
+	struct scram_params params;
 };
 
 /* Parses "r=<nonce>,s=<salt>,i=<iterations>[,ext...]"; a leading "m="
@@ -665,6 +745,7 @@ static bool scram_parse_server_first(const struct scram_client *c, const uint8_t
 	const uint8_t *salt, *iter;
 	size_t salt_len, iter_len;
 
+	memset(&sf->params, 0, sizeof(sf->params));
 	proto_cursor_init(&cur, msg, len);
 	if (!scram_read_attr(&cur, 'r', NULL, &sf->nonce, &sf->nonce_len) ||
 	    !scram_read_comma(&cur) || !scram_read_attr(&cur, 's', NULL, &salt, &salt_len) ||
@@ -675,59 +756,136 @@ static bool scram_parse_server_first(const struct scram_client *c, const uint8_t
 	if (sf->nonce_len <= cn_len || memcmp(sf->nonce, c->client_nonce, cn_len) != 0 ||
 	    !scram_nonce_valid(sf->nonce, sf->nonce_len))
 		return false;
-	return scram_b64_decode(salt, salt_len, sf->salt, sizeof(sf->salt), &sf->salt_len) &&
-	       scram_parse_iterations(iter, iter_len, &sf->iterations);
+	return scram_b64_decode(salt, salt_len, sf->params.salt, sizeof(sf->params.salt),
+				&sf->params.salt_len) &&
+	       scram_parse_iterations(iter, iter_len, &sf->params.iterations);
 }
 
-int scram_client_final(struct scram_client *c, const uint8_t *server_first, size_t len,
-		       char *out, size_t outcap, size_t *outlen)
+/* Validates a server-first-message against the exchange so far. */
+static int scram_client_check_server_first(const struct scram_client *c, const uint8_t *msg,
+					   size_t len, struct scram_server_first_msg *sf)
 {
-	uint8_t client_key[SCRAM_KEY_LEN], stored_key[SCRAM_KEY_LEN], server_key[SCRAM_KEY_LEN];
-	uint8_t sig[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
+	if (!scram_msg_ok(msg, len) || !scram_parse_server_first(c, msg, len, sf))
+		return SCRAM_EPROTO;
+	/* The keys were made with the secret's salt and iterations; PBKDF2
+	 * with anything else is a different password as far as the server
+	 * can tell, so say why instead of failing at the proof. */
+	if (c->pass_through && !scram_params_equal(&sf->params, &c->expect))
+		return SCRAM_ESECRET;
+	return SCRAM_OK;
+}
+
+/*
+ * Writes the client-final-message for keys and remembers the signature the
+ * server must answer with. Leaves the state to the caller.
+ */
+static int scram_client_build_final(struct scram_client *c, const uint8_t *server_first,
+				    size_t len, const struct scram_server_first_msg *sf,
+				    const struct scram_keys *keys, char *out, size_t outcap,
+				    size_t *outlen)
+{
+	uint8_t sig[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN], server_sig[SCRAM_KEY_LEN];
 	char auth_buf[SCRAM_AUTH_MSG_MAX + 1];
 	char out_buf[SCRAM_MSG_MAX + 1];
-	struct scram_server_first_msg sf;
 	struct scram_text am, t;
 	size_t i, wp_len;
-	int rc = SCRAM_OK;
-
-	if (c->state != SCRAM_CLIENT_SENT_FIRST)
-		return SCRAM_ESTATE;
-	if (!scram_msg_ok(server_first, len) ||
-	    !scram_parse_server_first(c, server_first, len, &sf))
-		return SCRAM_EPROTO;
+	int rc;
 
 	scram_text_init(&t, out_buf, sizeof(out_buf));
 	scram_text_puts(&t, "c=" SCRAM_CBIND_N ",r=");
-	scram_text_put(&t, sf.nonce, sf.nonce_len);
+	scram_text_put(&t, sf->nonce, sf->nonce_len);
 	wp_len = t.len;
 	scram_text_init(&am, auth_buf, sizeof(auth_buf));
 	if (t.failed || !scram_auth_message(&am, c->client_first_bare, server_first, len, t.p,
 					     wp_len))
 		return SCRAM_EPROTO;
-
-	if (!scram_derive_keys(c->password, sf.salt, sf.salt_len, sf.iterations, client_key,
-			       stored_key, server_key) ||
-	    !scram_hmac(stored_key, SCRAM_KEY_LEN, am.p, am.len, sig) ||
-	    !scram_hmac(server_key, SCRAM_KEY_LEN, am.p, am.len, c->server_signature)) {
+	if (!scram_hmac(keys->stored_key, SCRAM_KEY_LEN, am.p, am.len, sig) ||
+	    !scram_hmac(keys->server_key, SCRAM_KEY_LEN, am.p, am.len, server_sig)) {
 		rc = SCRAM_ECRYPTO;
 		goto out;
 	}
 	for (i = 0; i < SCRAM_KEY_LEN; i++)
-		proof[i] = client_key[i] ^ sig[i];
+		proof[i] = keys->client_key[i] ^ sig[i];
 	scram_text_puts(&t, ",p=");
 	scram_text_put_b64(&t, proof, SCRAM_KEY_LEN);
 	rc = scram_output(&t, out, outcap, outlen);
-	if (rc == SCRAM_OK) {
-		/* The password is not needed again; do not keep it around. */
-		OPENSSL_cleanse(c->password, sizeof(c->password));
-		c->state = SCRAM_CLIENT_SENT_FINAL;
-	}
+	if (rc == SCRAM_OK)
+		memcpy(c->server_signature, server_sig, SCRAM_KEY_LEN);
 out:
-	OPENSSL_cleanse(client_key, sizeof(client_key));
-	OPENSSL_cleanse(server_key, sizeof(server_key));
 	OPENSSL_cleanse(sig, sizeof(sig));
 	OPENSSL_cleanse(proof, sizeof(proof));
+	OPENSSL_cleanse(server_sig, sizeof(server_sig));
+	return rc;
+}
+
+/* The secrets are not needed once the final message is out. */
+static void scram_client_sent_final(struct scram_client *c)
+{
+	OPENSSL_cleanse(c->password, sizeof(c->password));
+	OPENSSL_cleanse(&c->keys, sizeof(c->keys));
+	c->state = SCRAM_CLIENT_SENT_FINAL;
+}
+
+int scram_client_final(struct scram_client *c, const uint8_t *server_first, size_t len,
+		       char *out, size_t outcap, size_t *outlen)
+{
+	struct scram_server_first_msg sf;
+	struct scram_keys keys;
+	int rc;
+
+	if (c->state != SCRAM_CLIENT_SENT_FIRST)
+		return SCRAM_ESTATE;
+	rc = scram_client_check_server_first(c, server_first, len, &sf);
+	if (rc != SCRAM_OK)
+		return rc;
+	if (c->pass_through)
+		keys = c->keys;
+	else if ((rc = scram_keys_from_password(c->password, &sf.params, &keys)) != SCRAM_OK)
+		return rc == SCRAM_EPROTO ? SCRAM_EPROTO : SCRAM_ECRYPTO;
+	rc = scram_client_build_final(c, server_first, len, &sf, &keys, out, outcap, outlen);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	if (rc == SCRAM_OK)
+		scram_client_sent_final(c);
+	return rc;
+}
+
+int scram_client_read_server_first(struct scram_client *c, const uint8_t *server_first,
+				   size_t len, struct scram_params *params)
+{
+	struct scram_server_first_msg sf;
+	int rc;
+
+	if (c->state != SCRAM_CLIENT_SENT_FIRST)
+		return SCRAM_ESTATE;
+	rc = scram_client_check_server_first(c, server_first, len, &sf);
+	if (rc != SCRAM_OK)
+		return rc;
+	/* scram_msg_ok bounded len by SCRAM_MSG_MAX. */
+	memcpy(c->server_first, server_first, len);
+	c->server_first[len] = '\0';
+	c->server_first_len = len;
+	*params = sf.params;
+	c->state = SCRAM_CLIENT_GOT_SERVER_FIRST;
+	return SCRAM_OK;
+}
+
+int scram_client_final_keys(struct scram_client *c, const struct scram_keys *keys, char *out,
+			    size_t outcap, size_t *outlen)
+{
+	const uint8_t *msg = (const uint8_t *)c->server_first;
+	struct scram_server_first_msg sf;
+	int rc;
+
+	if (c->state != SCRAM_CLIENT_GOT_SERVER_FIRST || (!keys && !c->pass_through))
+		return SCRAM_ESTATE;
+	/* Parsed once already; again only to point sf into our own copy. */
+	rc = scram_client_check_server_first(c, msg, c->server_first_len, &sf);
+	if (rc != SCRAM_OK)
+		return rc;
+	rc = scram_client_build_final(c, msg, c->server_first_len, &sf, keys ? keys : &c->keys,
+				      out, outcap, outlen);
+	if (rc == SCRAM_OK)
+		scram_client_sent_final(c);
 	return rc;
 }
 

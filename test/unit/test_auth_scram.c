@@ -1,7 +1,8 @@
 /*
  * test_auth_scram.c: SCRAM-SHA-256 against the RFC 7677 test vector, both
- * sides round-tripping against each other, wrong passwords, and tables of
- * malformed peer messages and stored secrets.
+ * sides round-tripping against each other, wrong passwords, tables of
+ * malformed peer messages and stored secrets, and pass-through (a ClientKey
+ * proven to our server logs in to another server with the same secret).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -746,6 +747,216 @@ static void test_scram_outputs_check_outcap(void **state)
 	assert_int_equal(c.state, SCRAM_CLIENT_SENT_FIRST);
 }
 
+/* ---- keys, split client steps, pass-through ---- */
+
+static void test_scram_keys_from_password_match_secret(void **state)
+{
+	struct scram_secret sec;
+	struct scram_params params;
+	struct scram_keys keys;
+
+	rfc_secret(&sec);
+	scram_secret_params(&sec, &params);
+	assert_int_equal(params.iterations, 4096);
+	assert_int_equal(params.salt_len, sizeof(rfc_salt));
+	assert_memory_equal(params.salt, rfc_salt, sizeof(rfc_salt));
+	assert_int_equal(scram_keys_from_password(RFC_PASSWORD, &params, &keys), SCRAM_OK);
+	assert_memory_equal(keys.stored_key, sec.stored_key, SCRAM_KEY_LEN);
+	assert_memory_equal(keys.server_key, sec.server_key, SCRAM_KEY_LEN);
+	params.iterations = 0;
+	assert_int_equal(scram_keys_from_password(RFC_PASSWORD, &params, &keys), SCRAM_EPROTO);
+	params.iterations = 4096;
+	params.salt_len = 0;
+	assert_int_equal(scram_keys_from_password(RFC_PASSWORD, &params, &keys), SCRAM_EPROTO);
+}
+
+static void test_scram_params_equal(void **state)
+{
+	struct scram_params a, b;
+
+	memset(&a, 0, sizeof(a));
+	a.iterations = 4096;
+	a.salt_len = sizeof(rfc_salt);
+	memcpy(a.salt, rfc_salt, sizeof(rfc_salt));
+	b = a;
+	assert_true(scram_params_equal(&a, &b));
+	b.iterations = 4097;
+	assert_false(scram_params_equal(&a, &b));
+	b = a;
+	b.salt[3] ^= 1;
+	assert_false(scram_params_equal(&a, &b));
+	b = a;
+	b.salt_len--;
+	assert_false(scram_params_equal(&a, &b));
+}
+
+/* read_server_first + final_keys give what scram_client_final gives. */
+static void test_scram_client_split_steps_match_rfc7677(void **state)
+{
+	struct scram_client c;
+	struct scram_params params;
+	struct scram_keys keys;
+	char out[SCRAM_MSG_MAX];
+	size_t outlen = 0;
+
+	client_start(&c, RFC_PASSWORD, RFC_CNONCE);
+	/* The RFC's client sent n=user (see test_scram_client_matches_rfc7677). */
+	snprintf(c.client_first_bare, sizeof(c.client_first_bare), "n=user,r=%s", RFC_CNONCE);
+	assert_int_equal(scram_client_final_keys(&c, NULL, out, sizeof(out), &outlen),
+			 SCRAM_ESTATE);
+	assert_int_equal(scram_client_read_server_first(&c, U8(RFC_SERVER_FIRST),
+							strlen(RFC_SERVER_FIRST), &params),
+			 SCRAM_OK);
+	assert_int_equal(c.state, SCRAM_CLIENT_GOT_SERVER_FIRST);
+	assert_int_equal(params.iterations, 4096);
+	assert_memory_equal(params.salt, rfc_salt, sizeof(rfc_salt));
+	assert_int_equal(scram_keys_from_password(RFC_PASSWORD, &params, &keys), SCRAM_OK);
+	/* No keys and no pass-through: nothing to answer with. */
+	assert_int_equal(scram_client_final_keys(&c, NULL, out, sizeof(out), &outlen),
+			 SCRAM_ESTATE);
+	assert_int_equal(scram_client_final_keys(&c, &keys, out, 50, &outlen), SCRAM_ESPACE);
+	assert_int_equal(c.state, SCRAM_CLIENT_GOT_SERVER_FIRST);
+	assert_int_equal(scram_client_final_keys(&c, &keys, out, sizeof(out), &outlen), SCRAM_OK);
+	assert_string_equal(out, RFC_CLIENT_FINAL);
+	assert_int_equal(c.state, SCRAM_CLIENT_SENT_FINAL);
+	assert_int_equal(scram_client_verify(&c, U8(RFC_SERVER_FINAL), strlen(RFC_SERVER_FINAL)),
+			 SCRAM_OK);
+	/* A malformed server-first changes nothing. */
+	client_start(&c, RFC_PASSWORD, RFC_CNONCE);
+	assert_int_equal(scram_client_read_server_first(&c, U8("r=x"), 3, &params), SCRAM_EPROTO);
+	assert_int_equal(c.state, SCRAM_CLIENT_SENT_FIRST);
+}
+
+/*
+ * A client logs in to our server with a password; the ClientKey the server
+ * recovered then logs in, without the password, to another server holding
+ * the same secret.
+ */
+static void passthrough_client_key(const char *password, const struct scram_secret *sec,
+				   uint8_t client_key[SCRAM_KEY_LEN])
+{
+	struct scram_client c;
+	struct scram_server s;
+	char m1[SCRAM_MSG_MAX], m2[SCRAM_MSG_MAX], m3[SCRAM_MSG_MAX], m4[SCRAM_MSG_MAX];
+	size_t l1 = 0, l2 = 0, l3 = 0, l4 = 0;
+
+	memset(&c, 0, sizeof(c));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(scram_client_first(&c, password, NULL, m1, sizeof(m1), &l1), SCRAM_OK);
+	assert_int_equal(scram_server_first(&s, sec, NULL, U8(m1), l1, m2, sizeof(m2), &l2),
+			 SCRAM_OK);
+	assert_int_equal(scram_client_final(&c, U8(m2), l2, m3, sizeof(m3), &l3), SCRAM_OK);
+	assert_int_equal(scram_server_final(&s, U8(m3), l3, m4, sizeof(m4), &l4), SCRAM_OK);
+	memcpy(client_key, s.client_key, SCRAM_KEY_LEN);
+}
+
+/* Pass-through client against a server holding sec; returns the first failure. */
+static int passthrough_login(const struct scram_secret *known, const uint8_t *client_key,
+			     const struct scram_secret *server_sec)
+{
+	struct scram_client c;
+	struct scram_server s;
+	char m1[SCRAM_MSG_MAX], m2[SCRAM_MSG_MAX], m3[SCRAM_MSG_MAX], m4[SCRAM_MSG_MAX];
+	size_t l1 = 0, l2 = 0, l3 = 0, l4 = 0;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	memset(&s, 0, sizeof(s));
+	rc = scram_client_first_passthrough(&c, known, client_key, NULL, m1, sizeof(m1), &l1);
+	if (rc != SCRAM_OK)
+		return rc;
+	assert_true(c.pass_through);
+	assert_int_equal(scram_server_first(&s, server_sec, NULL, U8(m1), l1, m2, sizeof(m2), &l2),
+			 SCRAM_OK);
+	rc = scram_client_final(&c, U8(m2), l2, m3, sizeof(m3), &l3);
+	if (rc != SCRAM_OK)
+		return rc;
+	/* The keys are gone once the final message is out. */
+	assert_int_equal(c.keys.client_key[0] | c.keys.client_key[31], 0);
+	rc = scram_server_final(&s, U8(m3), l3, m4, sizeof(m4), &l4);
+	if (rc != SCRAM_OK)
+		return rc;
+	return scram_client_verify(&c, U8(m4), l4);
+}
+
+static void test_scram_passthrough_logs_in_with_same_secret(void **state)
+{
+	struct scram_secret sec, other_salt, other_iter;
+	uint8_t client_key[SCRAM_KEY_LEN], bad_key[SCRAM_KEY_LEN];
+	static const uint8_t salt2[] = "another salt";
+
+	rfc_secret(&sec);
+	passthrough_client_key(RFC_PASSWORD, &sec, client_key);
+	assert_int_equal(passthrough_login(&sec, client_key, &sec), SCRAM_OK);
+
+	/* Same password, other salt or iterations: the keys cannot match. */
+	assert_int_equal(scram_secret_from_password(RFC_PASSWORD, salt2, sizeof(salt2) - 1, 4096,
+						    &other_salt),
+			 SCRAM_OK);
+	assert_int_equal(passthrough_login(&sec, client_key, &other_salt), SCRAM_ESECRET);
+	assert_int_equal(scram_secret_from_password(RFC_PASSWORD, rfc_salt, sizeof(rfc_salt), 4095,
+						    &other_iter),
+			 SCRAM_OK);
+	assert_int_equal(passthrough_login(&sec, client_key, &other_iter), SCRAM_ESECRET);
+
+	/* A ClientKey that is not the secret's is refused before anything is sent. */
+	memcpy(bad_key, client_key, SCRAM_KEY_LEN);
+	bad_key[0] ^= 0x80;
+	assert_int_equal(passthrough_login(&sec, bad_key, &sec), SCRAM_EPROOF);
+}
+
+/* Pass-through also works through the split steps (keys == NULL). */
+static void test_scram_passthrough_split_steps(void **state)
+{
+	struct scram_secret sec;
+	struct scram_client c;
+	struct scram_params params;
+	uint8_t client_key[SCRAM_KEY_LEN];
+	char out[SCRAM_MSG_MAX];
+	size_t outlen = 0;
+
+	rfc_secret(&sec);
+	passthrough_client_key(RFC_PASSWORD, &sec, client_key);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(scram_client_first_passthrough(&c, &sec, client_key, RFC_CNONCE, out,
+							sizeof(out), &outlen),
+			 SCRAM_OK);
+	assert_string_equal(out, "n,,n=,r=" RFC_CNONCE);
+	snprintf(c.client_first_bare, sizeof(c.client_first_bare), "n=user,r=%s", RFC_CNONCE);
+	assert_int_equal(scram_client_first_passthrough(&c, &sec, client_key, RFC_CNONCE, out,
+							sizeof(out), &outlen),
+			 SCRAM_ESTATE);
+	assert_int_equal(scram_client_read_server_first(&c, U8(RFC_SERVER_FIRST),
+							strlen(RFC_SERVER_FIRST), &params),
+			 SCRAM_OK);
+	assert_int_equal(scram_client_final_keys(&c, NULL, out, sizeof(out), &outlen), SCRAM_OK);
+	/* The same proof the password gives (RFC 7677). */
+	assert_string_equal(out, RFC_CLIENT_FINAL);
+	assert_int_equal(scram_client_verify(&c, U8(RFC_SERVER_FINAL), strlen(RFC_SERVER_FINAL)),
+			 SCRAM_OK);
+}
+
+/* A failed proof leaves no ClientKey behind. */
+static void test_scram_server_keeps_no_key_on_wrong_proof(void **state)
+{
+	struct scram_secret sec;
+	struct scram_client c;
+	struct scram_server s;
+	char m1[SCRAM_MSG_MAX], m2[SCRAM_MSG_MAX], m3[SCRAM_MSG_MAX], m4[SCRAM_MSG_MAX];
+	size_t l1 = 0, l2 = 0, l3 = 0, l4 = 0;
+	static const uint8_t zero[SCRAM_KEY_LEN];
+
+	rfc_secret(&sec);
+	memset(&c, 0, sizeof(c));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(scram_client_first(&c, "wrong", NULL, m1, sizeof(m1), &l1), SCRAM_OK);
+	assert_int_equal(scram_server_first(&s, &sec, NULL, U8(m1), l1, m2, sizeof(m2), &l2),
+			 SCRAM_OK);
+	assert_int_equal(scram_client_final(&c, U8(m2), l2, m3, sizeof(m3), &l3), SCRAM_OK);
+	assert_int_equal(scram_server_final(&s, U8(m3), l3, m4, sizeof(m4), &l4), SCRAM_EPROOF);
+	assert_memory_equal(s.client_key, zero, SCRAM_KEY_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -772,6 +983,12 @@ int main(void)
 		cmocka_unit_test(test_scram_random_client_nonces_differ),
 		cmocka_unit_test(test_scram_calls_out_of_order),
 		cmocka_unit_test(test_scram_outputs_check_outcap),
+		cmocka_unit_test(test_scram_keys_from_password_match_secret),
+		cmocka_unit_test(test_scram_params_equal),
+		cmocka_unit_test(test_scram_client_split_steps_match_rfc7677),
+		cmocka_unit_test(test_scram_passthrough_logs_in_with_same_secret),
+		cmocka_unit_test(test_scram_passthrough_split_steps),
+		cmocka_unit_test(test_scram_server_keeps_no_key_on_wrong_proof),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

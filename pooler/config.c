@@ -163,7 +163,7 @@ static const struct cfg_key cfg_keys[] = {
 	    "users allowed to run every admin console command (comma-separated)"),
 	KEY(application_name_add_host, CFG_T_FLAG_STR, "0", 0, 0, 0,
 	    "append the client address and port to application_name at login"),
-	RAW("auth_dbname", CFG_T_STR, "", 0, 0, 0,
+	KEY(auth_dbname, CFG_T_STR, "", 0, 0, 0,
 	    "database in [databases] to run auth_query in"),
 	KEY(auth_file, CFG_T_STR, "", 0, 0, 0,
 	    "userlist.txt file with \"user\" \"secret\" lines"),

@@ -99,6 +99,7 @@ struct cfg {
 	char *auth_hba_file;
 	char *auth_user;
 	char *auth_query;
+	char *auth_dbname; /* NULL: auth_query runs in the client's database */
 	char *admin_users; /* comma-separated */
 	char *stats_users;
 	char *logfile;

@@ -1,10 +1,19 @@
 /*
- * auth.c: client authentication policy. Chooses the method from auth_type
- * and what the auth_file stores for the user, drives the md5 or SCRAM
- * exchange (protocol/auth_*), and keeps derived SCRAM secrets in a per-user
- * cache so PBKDF2 runs once per user, not once per login. Unknown users go
- * through the same exchange as known ones and fail the same way, so the
- * answer never tells whether a user exists.
+ * auth.c: client authentication policy and the credentials pgmux logs in
+ * to PostgreSQL with. Owns three per-user caches and the PBKDF2 jobs:
+ *
+ * - derived: SCRAM secrets computed from plain auth_file passwords, one
+ *   PBKDF2 per user (on the libuv thread pool; concurrent logins of the
+ *   user wait for the same job);
+ * - creds: what a successful client login taught pgmux for the server
+ *   side: the ClientKey of a SCRAM exchange (pass-through) and secrets from
+ *   auth_query (md5 pass-the-hash). Memory only, cleansed when freed;
+ * - server_keys: SCRAM keys for plain passwords used to log in to
+ *   PostgreSQL, one PBKDF2 per (user, salt, iterations).
+ *
+ * Unknown users go through the same exchange as known ones (a mock SCRAM
+ * secret or md5 hash) and fail with the same 28P01, so the answer never
+ * tells whether a user exists. Every secret comparison is constant-time.
  */
 #include "auth.h"
 
@@ -26,66 +35,198 @@
 #include "proto_parse.h"
 #include "util.h"
 
-struct auth_cached_secret {
+/* A SCRAM secret computed from a plain auth_file password. */
+struct auth_derived {
 	char *user;
-	char *stored; /* the auth_file text it was derived from */
-	struct scram_secret secret;
+	uint8_t pw_digest[SHA256_DIGEST_LENGTH]; /* of the password it came from */
+	struct scram_secret secret;              /* valid once job is NULL */
+	struct auth_job *job;                    /* PBKDF2 still running */
 	UT_hash_handle hh;
 };
 
-/* Module-private cache; cleared on auth_file reload. */
-static struct auth_cached_secret *g_scram_cache;
-static uint8_t g_mock_nonce[16];
-static bool g_mock_nonce_set;
+/* What pgmux learnt from a user's client logins to log in as that user. */
+struct auth_cred {
+	char *user;
+	char *password;             /* md5 hash or plain text from auth_query, or NULL */
+	bool has_keys;              /* pass-through: */
+	struct scram_secret secret; /* the secret the client proved itself against */
+	uint8_t client_key[SCRAM_KEY_LEN];
+	UT_hash_handle hh;
+};
 
-void auth_cache_clear(void)
+/* SCRAM keys of a plain password for a server's salt and iterations. */
+struct auth_server_keys {
+	char *user;
+	uint8_t pw_digest[SHA256_DIGEST_LENGTH];
+	struct scram_params params;
+	struct scram_keys keys;
+	UT_hash_handle hh;
+};
+
+/* One PBKDF2 run on the thread pool. The worker touches nothing else. */
+struct auth_job {
+	uv_work_t req;
+	enum auth_wait kind;          /* DERIVE or VERIFY */
+	struct list_node node;        /* in g_auth.queued until it starts */
+	struct list waiters;          /* struct auth_state.job_node */
+	char *password;               /* input; cleansed when done */
+	struct scram_params params;   /* input */
+	int rc;                       /* output */
+	struct scram_keys keys;       /* output */
+	struct auth_derived *entry;   /* DERIVE: the cache entry, NULL once dropped */
+};
+
+/* Module-private caches and the job queue. */
+static struct {
+	struct auth_derived *derived;
+	struct auth_cred *creds;
+	struct auth_server_keys *server_keys;
+	struct list queued;  /* jobs waiting for a thread-pool slot */
+	unsigned running;    /* jobs on the thread pool */
+	bool inline_jobs;
+	uint8_t mock_nonce[16];
+	bool mock_nonce_set;
+} g_auth = {
+	.queued = { .head = { &g_auth.queued.head, &g_auth.queued.head }, .count = 0 },
+};
+
+static void auth_job_done(struct auth_job *j);
+
+/* ---- secrets and caches ---- */
+
+enum auth_secret_kind {
+	AUTH_SECRET_NONE, /* unknown user */
+	AUTH_SECRET_PLAIN,
+	AUTH_SECRET_MD5,
+	AUTH_SECRET_SCRAM,
+};
+
+static enum auth_secret_kind auth_kind(const char *stored)
 {
-	struct auth_cached_secret *e;
-	struct auth_cached_secret *tmp;
-
-	HASH_ITER(hh, g_scram_cache, e, tmp)
-	{
-		HASH_DEL(g_scram_cache, e);
-		free(e->user);
-		OPENSSL_cleanse(e->stored, strlen(e->stored));
-		free(e->stored);
-		OPENSSL_cleanse(&e->secret, sizeof(e->secret));
-		free(e);
-	}
+	if (!stored)
+		return AUTH_SECRET_NONE;
+	if (md5_is_secret(stored))
+		return AUTH_SECRET_MD5;
+	if (scram_is_secret(stored))
+		return AUTH_SECRET_SCRAM;
+	return AUTH_SECRET_PLAIN;
 }
 
-static const char *auth_stored_secret(const char *user)
+static const char *auth_file_secret(const char *user)
 {
 	if (!g_pooler.userlist)
 		return NULL;
 	return cfg_userlist_find(g_pooler.userlist, user);
 }
 
-const char *auth_server_password(const char *user, const char *db_password)
+static void auth_digest(const char *s, uint8_t out[SHA256_DIGEST_LENGTH])
 {
-	if (db_password)
-		return db_password;
-	return auth_stored_secret(user);
+	SHA256((const unsigned char *)s, strlen(s), out);
 }
 
-/* A secret for a user who does not exist: the exchange runs as usual and
- * fails at the proof, like a wrong password. */
+/* Plain passwords compared by digest: constant time, whatever the lengths. */
+static bool auth_plain_equal(const char *a, const char *b)
+{
+	uint8_t da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
+	bool eq;
+
+	auth_digest(a, da);
+	auth_digest(b, db);
+	eq = CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+	OPENSSL_cleanse(da, sizeof(da));
+	OPENSSL_cleanse(db, sizeof(db));
+	return eq;
+}
+
+static void auth_free_str(char *s)
+{
+	if (!s)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+static void auth_derived_free(struct auth_derived *d)
+{
+	HASH_DEL(g_auth.derived, d);
+	if (d->job)
+		d->job->entry = NULL; /* the job finishes for its waiters only */
+	free(d->user);
+	OPENSSL_cleanse(d, sizeof(*d));
+	free(d);
+}
+
+static void auth_cred_free(struct auth_cred *cr)
+{
+	HASH_DEL(g_auth.creds, cr);
+	free(cr->user);
+	auth_free_str(cr->password);
+	OPENSSL_cleanse(cr, sizeof(*cr));
+	free(cr);
+}
+
+static struct auth_cred *auth_cred_get(const char *user)
+{
+	struct auth_cred *cr;
+
+	HASH_FIND_STR(g_auth.creds, user, cr);
+	if (cr)
+		return cr;
+	cr = xcalloc(1, sizeof(*cr));
+	cr->user = xstrdup(user);
+	HASH_ADD_KEYPTR(hh, g_auth.creds, cr->user, strlen(cr->user), cr);
+	return cr;
+}
+
+/* A SCRAM login proved client_key against secret: keep both for servers. */
+static void auth_cred_keys(const char *user, const struct scram_secret *secret,
+			   const uint8_t client_key[SCRAM_KEY_LEN])
+{
+	struct auth_cred *cr = auth_cred_get(user);
+
+	cr->has_keys = true;
+	cr->secret = *secret;
+	memcpy(cr->client_key, client_key, SCRAM_KEY_LEN);
+}
+
+/* A login checked against a password or md5 hash that auth_query found:
+ * the server login needs it later, when the answer has left the cache. */
+static void auth_cred_password(const char *user, const char *password)
+{
+	struct auth_cred *cr = auth_cred_get(user);
+
+	if (cr->password && strcmp(cr->password, password) == 0)
+		return;
+	auth_free_str(cr->password);
+	cr->password = xstrdup(password);
+}
+
+static void auth_mock_nonce(void)
+{
+	if (g_auth.mock_nonce_set)
+		return;
+	if (RAND_bytes(g_auth.mock_nonce, sizeof(g_auth.mock_nonce)) != 1)
+		memset(g_auth.mock_nonce, 0x5a, sizeof(g_auth.mock_nonce));
+	g_auth.mock_nonce_set = true;
+}
+
+/*
+ * A SCRAM secret for a user who does not exist, as PostgreSQL makes one: the
+ * salt comes from a per-process nonce and the name, so it is the same at
+ * every attempt, and the exchange fails at the proof like a wrong password.
+ */
 static void auth_mock_secret(const char *user, struct scram_secret *out)
 {
 	uint8_t digest[SHA256_DIGEST_LENGTH];
-	uint8_t input[sizeof(g_mock_nonce) + 256];
+	uint8_t input[sizeof(g_auth.mock_nonce) + 256];
 	size_t ulen = strlen(user);
 
-	if (!g_mock_nonce_set) {
-		if (RAND_bytes(g_mock_nonce, sizeof(g_mock_nonce)) != 1)
-			memset(g_mock_nonce, 0x5a, sizeof(g_mock_nonce));
-		g_mock_nonce_set = true;
-	}
+	auth_mock_nonce();
 	if (ulen > 256)
 		ulen = 256;
-	memcpy(input, g_mock_nonce, sizeof(g_mock_nonce));
-	memcpy(input + sizeof(g_mock_nonce), user, ulen);
-	SHA256(input, sizeof(g_mock_nonce) + ulen, digest);
+	memcpy(input, g_auth.mock_nonce, sizeof(g_auth.mock_nonce));
+	memcpy(input + sizeof(g_auth.mock_nonce), user, ulen);
+	SHA256(input, sizeof(g_auth.mock_nonce) + ulen, digest);
 	memset(out, 0, sizeof(*out));
 	out->iterations = SCRAM_DEFAULT_ITERATIONS;
 	out->salt_len = SCRAM_DEFAULT_SALT_LEN;
@@ -95,38 +236,154 @@ static void auth_mock_secret(const char *user, struct scram_secret *out)
 	memcpy(out->server_key, digest, SCRAM_KEY_LEN);
 }
 
-/* The SCRAM secret for a user, derived at most once per stored text. */
-static bool auth_scram_secret(const char *user, const char *stored, struct scram_secret *out)
+/* The md5 counterpart: a hash no password is known for. */
+static void auth_mock_md5(const char *user, char out[MD5_SECRET_LEN + 1])
 {
-	struct auth_cached_secret *e;
+	static const char hex[] = "0123456789abcdef";
+	char pw[2 * sizeof(g_auth.mock_nonce) + 1];
+	size_t i;
 
-	if (scram_is_secret(stored))
-		return scram_secret_parse(stored, out);
-	if (md5_is_secret(stored))
-		return false;
-	HASH_FIND_STR(g_scram_cache, user, e);
-	if (e && strcmp(e->stored, stored) == 0) {
-		*out = e->secret;
-		return true;
+	auth_mock_nonce();
+	for (i = 0; i < sizeof(g_auth.mock_nonce); i++) {
+		pw[2 * i] = hex[g_auth.mock_nonce[i] >> 4];
+		pw[2 * i + 1] = hex[g_auth.mock_nonce[i] & 0xf];
 	}
-	if (e) {
-		HASH_DEL(g_scram_cache, e);
-		free(e->user);
-		free(e->stored);
-		free(e);
-	}
-	e = xcalloc(1, sizeof(*e));
-	if (scram_secret_from_password(stored, NULL, 0, SCRAM_DEFAULT_ITERATIONS, &e->secret) !=
-	    SCRAM_OK) {
-		free(e);
-		return false;
-	}
-	e->user = xstrdup(user);
-	e->stored = xstrdup(stored);
-	HASH_ADD_KEYPTR(hh, g_scram_cache, e->user, strlen(e->user), e);
-	*out = e->secret;
-	return true;
+	pw[sizeof(pw) - 1] = '\0';
+	md5_secret(pw, user, out);
 }
+
+void auth_cache_clear(void)
+{
+	struct auth_derived *d, *dtmp;
+	struct auth_server_keys *k, *ktmp;
+
+	HASH_ITER(hh, g_auth.derived, d, dtmp)
+	{
+		auth_derived_free(d);
+	}
+	HASH_ITER(hh, g_auth.server_keys, k, ktmp)
+	{
+		HASH_DEL(g_auth.server_keys, k);
+		free(k->user);
+		OPENSSL_cleanse(k, sizeof(*k));
+		free(k);
+	}
+	authq_cache_clear();
+}
+
+void auth_cleanup(void)
+{
+	struct auth_cred *cr, *tmp;
+
+	auth_cache_clear();
+	HASH_ITER(hh, g_auth.creds, cr, tmp)
+	{
+		auth_cred_free(cr);
+	}
+	authq_cleanup();
+}
+
+void auth_jobs_inline(bool on)
+{
+	g_auth.inline_jobs = on;
+}
+
+/* ---- PBKDF2 off the loop ---- */
+
+/*
+ * Half the CPUs, at least one: logins may use that much, and the loop, which
+ * serves every running transaction, keeps the rest.
+ */
+static unsigned auth_jobs_max(void)
+{
+	unsigned n = uv_available_parallelism();
+
+	return n > 2 ? n / 2 : 1;
+}
+
+static struct auth_job *auth_job_new(enum auth_wait kind, const char *password,
+				     const struct scram_params *params)
+{
+	struct auth_job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = kind;
+	j->password = xstrdup(password);
+	j->params = *params;
+	list_node_init(&j->node);
+	list_init(&j->waiters);
+	return j;
+}
+
+static void auth_job_free(struct auth_job *j)
+{
+	auth_free_str(j->password);
+	OPENSSL_cleanse(j, sizeof(*j));
+	free(j);
+}
+
+/* Runs on a thread-pool thread: only the job's own fields. */
+static void auth_job_work(uv_work_t *req)
+{
+	struct auth_job *j = container_of(req, struct auth_job, req);
+
+	j->rc = scram_keys_from_password(j->password, &j->params, &j->keys);
+}
+
+static void auth_jobs_pump(void);
+
+static void auth_job_after(uv_work_t *req, int status)
+{
+	struct auth_job *j = container_of(req, struct auth_job, req);
+
+	g_auth.running--;
+	if (status != 0)
+		j->rc = SCRAM_ECRYPTO;
+	auth_job_done(j);
+	auth_jobs_pump();
+}
+
+static void auth_jobs_pump(void)
+{
+	while (g_auth.running < auth_jobs_max() && !list_empty(&g_auth.queued)) {
+		struct auth_job *j =
+			container_of(list_first(&g_auth.queued), struct auth_job, node);
+
+		list_remove(&g_auth.queued, &j->node);
+		if (list_empty(&j->waiters) && !j->entry) {
+			auth_job_free(j); /* everyone who wanted it left */
+			continue;
+		}
+		if (uv_queue_work(g_pooler.loop, &j->req, auth_job_work, auth_job_after) == 0) {
+			g_auth.running++;
+			continue;
+		}
+		auth_job_work(&j->req); /* cannot happen with a live loop */
+		auth_job_done(j);
+	}
+}
+
+static void auth_job_submit(struct auth_job *j)
+{
+	list_append(&g_auth.queued, &j->node);
+	auth_jobs_pump();
+}
+
+/* Pauses c until something it waits for calls client_auth_continue. */
+static enum auth_rc auth_pause(struct client *c, enum auth_wait wait)
+{
+	client_auth_state(c)->wait = wait;
+	c->phase = CLIENT_PH_AUTH_WAIT;
+	conn_read_stop(&c->conn);
+	return AUTH_CONTINUE;
+}
+
+static void auth_job_join(struct auth_job *j, struct auth_state *st)
+{
+	st->job = j;
+	list_append(&j->waiters, &st->job_node);
+}
+
+/* ---- messages ---- */
 
 static enum auth_rc auth_send(struct client *c, struct proto_buf *b)
 {
@@ -147,10 +404,26 @@ static enum auth_rc auth_ok(struct client *c)
 	return AUTH_DONE;
 }
 
-static enum auth_rc auth_fail(struct client *c, const char *user)
+/*
+ * Every failed check ends here, known user or not, with the same message.
+ * client_fatal's line (log_pooler_errors) names the address, user and
+ * database; the reason is only for the operator, at DEBUG.
+ */
+static enum auth_rc auth_fail(struct client *c, const char *why)
 {
-	log_warn("C-%u: password authentication failed for user \"%s\"", c->id, user);
-	client_fatal(c, "28P01", "password authentication failed for user \"%s\"", user);
+	struct auth_state *st = client_auth_state(c);
+	char ident[200];
+
+	client_ident(c, ident, sizeof(ident));
+	log_debug("%s: login failed: %s", ident, why);
+	if (!g_pooler.cfg->log_pooler_errors)
+		log_warn("%s: login failed: password authentication failed", ident);
+	if (g_pooler.cfg->auth_type == CFG_AUTH_TRUST)
+		client_fatal(c, "28P01", "\"trust\" authentication failed for user \"%s\"",
+			     st->user);
+	else
+		client_fatal(c, "28P01", "password authentication failed for user \"%s\"",
+			     st->user);
 	return AUTH_FAILED;
 }
 
@@ -169,7 +442,7 @@ static enum auth_rc auth_begin_md5(struct client *c)
 	return auth_send(c, &b);
 }
 
-static enum auth_rc auth_begin_scram(struct client *c)
+static enum auth_rc auth_send_sasl(struct client *c)
 {
 	static const char *const mechs[] = { "SCRAM-SHA-256", NULL };
 	struct proto_buf b;
@@ -178,6 +451,96 @@ static enum auth_rc auth_begin_scram(struct client *c)
 	proto_buf_init(&b, 256);
 	proto_build_auth_sasl(&b, mechs);
 	return auth_send(c, &b);
+}
+
+static void auth_take_derived(struct auth_state *st, const struct scram_params *params,
+			      const struct scram_keys *keys)
+{
+	memset(&st->secret, 0, sizeof(st->secret));
+	st->secret.iterations = params->iterations;
+	st->secret.salt_len = params->salt_len;
+	memcpy(st->secret.salt, params->salt, params->salt_len);
+	memcpy(st->secret.stored_key, keys->stored_key, SCRAM_KEY_LEN);
+	memcpy(st->secret.server_key, keys->server_key, SCRAM_KEY_LEN);
+	st->secret_real = true;
+}
+
+/*
+ * The SCRAM secret for a plain password: from the cache, or computed once
+ * per user off the loop while this and any other login of the user wait.
+ */
+static enum auth_rc auth_derive(struct client *c)
+{
+	struct auth_state *st = client_auth_state(c);
+	uint8_t digest[SHA256_DIGEST_LENGTH];
+	struct scram_params params;
+	struct auth_derived *d;
+	struct scram_keys keys;
+
+	auth_digest(st->stored, digest);
+	HASH_FIND_STR(g_auth.derived, st->user, d);
+	if (d && CRYPTO_memcmp(d->pw_digest, digest, sizeof(digest)) != 0) {
+		auth_derived_free(d); /* the password changed */
+		d = NULL;
+	}
+	if (d && !d->job) {
+		st->secret = d->secret;
+		st->secret_real = true;
+		return auth_send_sasl(c);
+	}
+	if (d) {
+		auth_job_join(d->job, st);
+		return auth_pause(c, AUTH_WAIT_DERIVE);
+	}
+	memset(&params, 0, sizeof(params));
+	params.iterations = SCRAM_DEFAULT_ITERATIONS;
+	params.salt_len = SCRAM_DEFAULT_SALT_LEN;
+	if (RAND_bytes(params.salt, SCRAM_DEFAULT_SALT_LEN) != 1) {
+		client_fatal(c, "58000", "could not generate a salt");
+		return AUTH_FAILED;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->user = xstrdup(st->user);
+	memcpy(d->pw_digest, digest, sizeof(digest));
+	HASH_ADD_KEYPTR(hh, g_auth.derived, d->user, strlen(d->user), d);
+	if (g_auth.inline_jobs) {
+		if (scram_keys_from_password(st->stored, &params, &keys) != SCRAM_OK) {
+			auth_derived_free(d);
+			client_fatal(c, "58000", "could not derive a SCRAM secret");
+			return AUTH_FAILED;
+		}
+		auth_take_derived(st, &params, &keys);
+		d->secret = st->secret;
+		OPENSSL_cleanse(&keys, sizeof(keys));
+		return auth_send_sasl(c);
+	}
+	d->job = auth_job_new(AUTH_WAIT_DERIVE, st->stored, &params);
+	d->job->entry = d;
+	auth_job_join(d->job, st);
+	auth_job_submit(d->job);
+	return auth_pause(c, AUTH_WAIT_DERIVE);
+}
+
+/* Picks the secret the SCRAM exchange runs against, then asks for SCRAM. */
+static enum auth_rc auth_begin_scram(struct client *c)
+{
+	struct auth_state *st = client_auth_state(c);
+
+	switch (auth_kind(st->stored)) {
+	case AUTH_SECRET_SCRAM:
+		st->secret_real = scram_secret_parse(st->stored, &st->secret);
+		break;
+	case AUTH_SECRET_PLAIN:
+		return auth_derive(c);
+	case AUTH_SECRET_MD5:
+	case AUTH_SECRET_NONE:
+		/* An md5 hash cannot answer a SCRAM exchange. */
+		st->secret_real = false;
+		break;
+	}
+	if (!st->secret_real)
+		auth_mock_secret(st->user, &st->secret);
+	return auth_send_sasl(c);
 }
 
 static enum auth_rc auth_begin_cleartext(struct client *c)
@@ -190,21 +553,26 @@ static enum auth_rc auth_begin_cleartext(struct client *c)
 	return auth_send(c, &b);
 }
 
-enum auth_rc auth_begin(struct client *c, const char *user, bool admin)
+/* The secret is known (or known not to exist): ask for the method. */
+static enum auth_rc auth_start(struct client *c)
 {
-	const char *stored = auth_stored_secret(user);
+	struct auth_state *st = client_auth_state(c);
 
-	(void)admin;
 	switch (g_pooler.cfg->auth_type) {
 	case CFG_AUTH_ANY:
-	case CFG_AUTH_TRUST:
 		return auth_ok(c);
+	case CFG_AUTH_TRUST:
+		/* As PgBouncer: no password, but the user must exist. The
+		 * console keeps its own rules (admin_users). */
+		if (st->stored || st->admin)
+			return auth_ok(c);
+		return auth_fail(c, "no such user");
 	case CFG_AUTH_PLAIN:
 		return auth_begin_cleartext(c);
 	case CFG_AUTH_MD5:
 		/* As PostgreSQL: an md5 setting still uses SCRAM for a user
 		 * whose stored secret is SCRAM. */
-		if (stored && scram_is_secret(stored))
+		if (auth_kind(st->stored) == AUTH_SECRET_SCRAM)
 			return auth_begin_scram(c);
 		return auth_begin_md5(c);
 	case CFG_AUTH_SCRAM:
@@ -219,34 +587,173 @@ enum auth_rc auth_begin(struct client *c, const char *user, bool admin)
 	return AUTH_FAILED;
 }
 
-static bool auth_check_cleartext(const char *user, const char *stored, const char *given)
-{
-	if (!stored)
-		return false;
-	if (md5_is_secret(stored)) {
-		char secret[MD5_SECRET_LEN + 1];
-
-		md5_secret(given, user, secret);
-		return CRYPTO_memcmp(secret, stored, MD5_SECRET_LEN) == 0;
-	}
-	if (scram_is_secret(stored)) {
-		struct scram_secret want;
-		struct scram_secret got;
-
-		if (!scram_secret_parse(stored, &want) ||
-		    scram_secret_from_password(given, want.salt, want.salt_len, want.iterations,
-					       &got) != SCRAM_OK)
-			return false;
-		return CRYPTO_memcmp(want.stored_key, got.stored_key, SCRAM_KEY_LEN) == 0;
-	}
-	return strlen(stored) == strlen(given) && CRYPTO_memcmp(stored, given, strlen(given)) == 0;
-}
-
-static enum auth_rc auth_scram_first(struct client *c, const char *user, const char *stored,
-				     const uint8_t *body, size_t len)
+/* Takes an auth_query answer into st; false if the client was refused. */
+static bool auth_take_lookup(struct client *c, const struct authq_result *r)
 {
 	struct auth_state *st = client_auth_state(c);
-	struct scram_secret secret;
+
+	switch (r->status) {
+	case AUTHQ_FOUND:
+		st->stored = xstrdup(r->secret);
+		st->from_query = true;
+		return true;
+	case AUTHQ_NOT_FOUND:
+		return true;
+	case AUTHQ_FAILED:
+		break;
+	}
+	client_fatal(c, r->sqlstate, "%s", r->message);
+	return false;
+}
+
+/* An auth_query lookup this client waited for has answered. */
+static void auth_on_lookup(struct authq_waiter *w, const struct authq_result *r)
+{
+	struct auth_state *st = container_of(w, struct auth_state, lookup);
+	struct client *c = st->client;
+
+	st->wait = AUTH_WAIT_NONE;
+	if (c->state == CLIENT_CLOSED)
+		return;
+	if (!auth_take_lookup(c, r)) {
+		client_auth_continue(c, AUTH_FAILED);
+		return;
+	}
+	client_auth_continue(c, auth_start(c));
+}
+
+enum auth_rc auth_begin(struct client *c, const char *user, const char *database, bool admin)
+{
+	struct auth_state *st = client_auth_state(c);
+	const char *stored;
+	struct authq_result r;
+
+	st->client = c;
+	st->user = xstrdup(user); /* the caller's copy may live in a read buffer */
+	st->admin = admin;
+	list_node_init(&st->job_node);
+	if (g_pooler.cfg->auth_type == CFG_AUTH_ANY)
+		return auth_ok(c);
+	stored = auth_file_secret(user);
+	if (stored) {
+		st->stored = xstrdup(stored);
+	} else if (!admin && authq_enabled(database)) {
+		st->lookup.done = auth_on_lookup;
+		if (!authq_lookup(database, user, &st->lookup, &r))
+			return auth_pause(c, AUTH_WAIT_LOOKUP);
+		if (!auth_take_lookup(c, &r))
+			return AUTH_FAILED;
+	}
+	return auth_start(c);
+}
+
+void auth_forget(struct client *c)
+{
+	struct auth_state *st = client_auth_state(c);
+
+	authq_cancel(&st->lookup);
+	if (st->job) {
+		list_remove(&st->job->waiters, &st->job_node);
+		st->job = NULL;
+	}
+	auth_free_str(st->stored);
+	st->stored = NULL;
+	free(st->user);
+	st->user = NULL;
+	st->wait = AUTH_WAIT_NONE;
+}
+
+/* ---- the client's answers ---- */
+
+/* A login succeeded against st->stored: keep what the server side needs. */
+static void auth_learn(struct auth_state *st)
+{
+	enum auth_secret_kind kind = auth_kind(st->stored);
+
+	if (st->from_query && (kind == AUTH_SECRET_PLAIN || kind == AUTH_SECRET_MD5))
+		auth_cred_password(st->user, st->stored);
+}
+
+/*
+ * Cleartext against a SCRAM secret: PBKDF2 of the given password with the
+ * secret's salt, off the loop, then compared with the StoredKey.
+ */
+static enum auth_rc auth_verify_scram(struct client *c, const char *password)
+{
+	struct auth_state *st = client_auth_state(c);
+	struct scram_params params;
+	struct scram_keys keys;
+	struct auth_job *j;
+	bool ok;
+
+	if (!scram_secret_parse(st->stored, &st->secret))
+		return auth_fail(c, "unusable SCRAM secret");
+	scram_secret_params(&st->secret, &params);
+	if (!g_auth.inline_jobs) {
+		j = auth_job_new(AUTH_WAIT_VERIFY, password, &params);
+		auth_job_join(j, st);
+		auth_job_submit(j);
+		return auth_pause(c, AUTH_WAIT_VERIFY);
+	}
+	ok = scram_keys_from_password(password, &params, &keys) == SCRAM_OK &&
+	     CRYPTO_memcmp(keys.stored_key, st->secret.stored_key, SCRAM_KEY_LEN) == 0;
+	if (ok)
+		auth_cred_keys(st->user, &st->secret, keys.client_key);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	return ok ? auth_ok(c) : auth_fail(c, "wrong password");
+}
+
+static enum auth_rc auth_check_cleartext(struct client *c, const char *given)
+{
+	struct auth_state *st = client_auth_state(c);
+	char secret[MD5_SECRET_LEN + 1];
+	char mock[MD5_SECRET_LEN + 1];
+	bool ok = false;
+
+	switch (auth_kind(st->stored)) {
+	case AUTH_SECRET_SCRAM:
+		return auth_verify_scram(c, given);
+	case AUTH_SECRET_PLAIN:
+		ok = auth_plain_equal(st->stored, given);
+		break;
+	case AUTH_SECRET_MD5:
+		md5_secret(given, st->user, secret);
+		ok = CRYPTO_memcmp(secret, st->stored, MD5_SECRET_LEN) == 0;
+		break;
+	case AUTH_SECRET_NONE:
+		/* The same work as an md5-stored user, then a refusal. */
+		auth_mock_md5(st->user, mock);
+		md5_secret(given, st->user, secret);
+		(void)CRYPTO_memcmp(secret, mock, MD5_SECRET_LEN);
+		return auth_fail(c, "no such user");
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (!ok)
+		return auth_fail(c, "wrong password");
+	auth_learn(st);
+	return auth_ok(c);
+}
+
+static enum auth_rc auth_check_md5(struct client *c, const char *response)
+{
+	struct auth_state *st = client_auth_state(c);
+	char mock[MD5_SECRET_LEN + 1];
+
+	if (auth_kind(st->stored) == AUTH_SECRET_NONE) {
+		auth_mock_md5(st->user, mock);
+		(void)md5_verify(mock, st->user, st->md5_salt, response);
+		return auth_fail(c, "no such user");
+	}
+	/* md5_verify refuses a SCRAM secret (it is not a password). */
+	if (!md5_verify(st->stored, st->user, st->md5_salt, response))
+		return auth_fail(c, "wrong password");
+	auth_learn(st);
+	return auth_ok(c);
+}
+
+static enum auth_rc auth_scram_first(struct client *c, const uint8_t *body, size_t len)
+{
+	struct auth_state *st = client_auth_state(c);
 	const char *mech;
 	const uint8_t *data;
 	size_t data_len;
@@ -259,23 +766,18 @@ static enum auth_rc auth_scram_first(struct client *c, const char *user, const c
 		client_fatal(c, "08P01", "malformed SASLInitialResponse");
 		return AUTH_FAILED;
 	}
-	if (!stored || !auth_scram_secret(user, stored, &secret))
-		auth_mock_secret(user, &secret);
-	if (scram_server_first(&st->scram, &secret, NULL, data, data_len, out, sizeof(out),
+	if (scram_server_first(&st->scram, &st->secret, NULL, data, data_len, out, sizeof(out),
 			       &outlen) != SCRAM_OK) {
-		OPENSSL_cleanse(&secret, sizeof(secret));
 		client_fatal(c, "08P01", "malformed SCRAM client-first-message");
 		return AUTH_FAILED;
 	}
-	OPENSSL_cleanse(&secret, sizeof(secret));
 	c->phase = CLIENT_PH_AUTH_SCRAM_FINAL;
 	proto_buf_init(&b, 4096);
 	proto_build_auth(&b, PROTO_AUTH_SASL_CONTINUE, out, outlen);
 	return auth_send(c, &b);
 }
 
-static enum auth_rc auth_scram_final(struct client *c, const char *user, const char *stored,
-				     const uint8_t *body, size_t len)
+static enum auth_rc auth_scram_final(struct client *c, const uint8_t *body, size_t len)
 {
 	struct auth_state *st = client_auth_state(c);
 	char out[SCRAM_MSG_MAX];
@@ -287,44 +789,190 @@ static enum auth_rc auth_scram_final(struct client *c, const char *user, const c
 		client_fatal(c, "08P01", "malformed SCRAM client-final-message");
 		return AUTH_FAILED;
 	}
-	if (rc != SCRAM_OK || !stored)
-		return auth_fail(c, user);
+	if (rc != SCRAM_OK || !st->secret_real)
+		return auth_fail(c, st->stored ? "wrong password" : "no such user");
+	/* Against a stored SCRAM secret the ClientKey is the only way pgmux
+	 * can log in as this user: keep it (pass-through). */
+	if (auth_kind(st->stored) == AUTH_SECRET_SCRAM)
+		auth_cred_keys(st->user, &st->secret, st->scram.client_key);
+	auth_learn(st);
 	proto_build_auth(client_login_out(c), PROTO_AUTH_SASL_FINAL, out, outlen);
 	return auth_ok(c);
 }
 
 enum auth_rc auth_on_message(struct client *c, const char *user, const uint8_t *body, size_t len)
 {
-	const char *stored = auth_stored_secret(user);
 	const char *password;
 
+	(void)user; /* auth_begin kept it */
 	switch (c->phase) {
 	case CLIENT_PH_AUTH_CLEARTEXT:
-		if (!proto_parse_password(body, len, &password)) {
-			client_fatal(c, "08P01", "malformed password message");
-			return AUTH_FAILED;
-		}
-		if (!auth_check_cleartext(user, stored, password))
-			return auth_fail(c, user);
-		return auth_ok(c);
 	case CLIENT_PH_AUTH_MD5:
 		if (!proto_parse_password(body, len, &password)) {
 			client_fatal(c, "08P01", "malformed password message");
 			return AUTH_FAILED;
 		}
-		if (!stored || scram_is_secret(stored) ||
-		    !md5_verify(stored, user, client_auth_state(c)->md5_salt, password))
-			return auth_fail(c, user);
-		return auth_ok(c);
+		if (c->phase == CLIENT_PH_AUTH_CLEARTEXT)
+			return auth_check_cleartext(c, password);
+		return auth_check_md5(c, password);
 	case CLIENT_PH_AUTH_SCRAM_FIRST:
-		return auth_scram_first(c, user, stored, body, len);
+		return auth_scram_first(c, body, len);
 	case CLIENT_PH_AUTH_SCRAM_FINAL:
-		return auth_scram_final(c, user, stored, body, len);
+		return auth_scram_final(c, body, len);
 	case CLIENT_PH_STARTUP:
+	case CLIENT_PH_AUTH_WAIT:
 	case CLIENT_PH_READY:
 	case CLIENT_PH_CANCEL:
 		break;
 	}
 	client_fatal(c, "08P01", "unexpected password message");
 	return AUTH_FAILED;
+}
+
+/* ---- jobs finishing ---- */
+
+/* A DERIVE job finished: this waiter's SCRAM exchange can begin. */
+static void auth_derive_resume(struct auth_state *st, const struct auth_job *j)
+{
+	struct client *c = st->client;
+
+	st->wait = AUTH_WAIT_NONE;
+	if (c->state == CLIENT_CLOSED)
+		return;
+	if (j->rc != SCRAM_OK) {
+		client_fatal(c, "58000", "could not derive a SCRAM secret");
+		client_auth_continue(c, AUTH_FAILED);
+		return;
+	}
+	auth_take_derived(st, &j->params, &j->keys);
+	client_auth_continue(c, auth_send_sasl(c));
+}
+
+/* A VERIFY job finished: the cleartext password was right or not. */
+static void auth_verify_resume(struct auth_state *st, const struct auth_job *j)
+{
+	struct client *c = st->client;
+	bool ok;
+
+	st->wait = AUTH_WAIT_NONE;
+	if (c->state == CLIENT_CLOSED)
+		return;
+	ok = j->rc == SCRAM_OK &&
+	     CRYPTO_memcmp(j->keys.stored_key, st->secret.stored_key, SCRAM_KEY_LEN) == 0;
+	if (!ok) {
+		client_auth_continue(c, auth_fail(c, "wrong password"));
+		return;
+	}
+	auth_cred_keys(st->user, &st->secret, j->keys.client_key);
+	client_auth_continue(c, auth_ok(c));
+}
+
+static void auth_job_done(struct auth_job *j)
+{
+	if (j->kind == AUTH_WAIT_DERIVE && j->entry) {
+		struct auth_derived *d = j->entry;
+		struct auth_state tmp;
+
+		d->job = NULL;
+		if (j->rc == SCRAM_OK) {
+			auth_take_derived(&tmp, &j->params, &j->keys);
+			d->secret = tmp.secret;
+			OPENSSL_cleanse(&tmp.secret, sizeof(tmp.secret));
+		} else {
+			auth_derived_free(d);
+		}
+	}
+	while (!list_empty(&j->waiters)) {
+		struct list_node *n = list_first(&j->waiters);
+		struct auth_state *st = container_of(n, struct auth_state, job_node);
+
+		list_remove(&j->waiters, n);
+		st->job = NULL;
+		if (j->kind == AUTH_WAIT_DERIVE)
+			auth_derive_resume(st, j);
+		else
+			auth_verify_resume(st, j);
+	}
+	OPENSSL_cleanse(&j->keys, sizeof(j->keys));
+	auth_job_free(j);
+}
+
+/* ---- server side ---- */
+
+const char *auth_server_password(const char *user, const char *db_password)
+{
+	const char *s;
+	struct auth_cred *cr;
+
+	if (db_password)
+		return db_password;
+	s = auth_file_secret(user);
+	if (s && !scram_is_secret(s))
+		return s;
+	HASH_FIND_STR(g_auth.creds, user, cr);
+	return cr && cr->password ? cr->password : NULL;
+}
+
+int auth_server_scram_first(struct scram_client *sc, const char *user, const char *db_password,
+			    char *out, size_t outcap, size_t *outlen)
+{
+	const char *password = auth_server_password(user, db_password);
+	struct auth_cred *cr;
+
+	if (password && !md5_is_secret(password))
+		return scram_client_first(sc, password, NULL, out, outcap, outlen);
+	HASH_FIND_STR(g_auth.creds, user, cr);
+	if (!cr || !cr->has_keys)
+		return SCRAM_ESTATE;
+	return scram_client_first_passthrough(sc, &cr->secret, cr->client_key, NULL, out, outcap,
+					      outlen);
+}
+
+/* The keys for a plain password and a server's salt: cached per user. */
+static int auth_server_keys_for(const char *user, const char *password,
+				const struct scram_params *params, struct scram_keys *out)
+{
+	uint8_t digest[SHA256_DIGEST_LENGTH];
+	struct auth_server_keys *k;
+	int rc;
+
+	auth_digest(password, digest);
+	HASH_FIND_STR(g_auth.server_keys, user, k);
+	if (k && CRYPTO_memcmp(k->pw_digest, digest, sizeof(digest)) == 0 &&
+	    scram_params_equal(&k->params, params)) {
+		*out = k->keys;
+		return SCRAM_OK;
+	}
+	/* Once per user and server secret; server logins are few. */
+	rc = scram_keys_from_password(password, params, out);
+	if (rc != SCRAM_OK)
+		return rc;
+	if (!k) {
+		k = xcalloc(1, sizeof(*k));
+		k->user = xstrdup(user);
+		HASH_ADD_KEYPTR(hh, g_auth.server_keys, k->user, strlen(k->user), k);
+	}
+	memcpy(k->pw_digest, digest, sizeof(digest));
+	k->params = *params;
+	k->keys = *out;
+	return SCRAM_OK;
+}
+
+int auth_server_scram_final(struct scram_client *sc, const char *user, const uint8_t *msg,
+			    size_t len, char *out, size_t outcap, size_t *outlen)
+{
+	struct scram_params params;
+	struct scram_keys keys;
+	int rc;
+
+	if (sc->pass_through)
+		return scram_client_final(sc, msg, len, out, outcap, outlen);
+	rc = scram_client_read_server_first(sc, msg, len, &params);
+	if (rc != SCRAM_OK)
+		return rc;
+	rc = auth_server_keys_for(user, sc->password, &params, &keys);
+	if (rc == SCRAM_OK)
+		rc = scram_client_final_keys(sc, &keys, out, outcap, outlen);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	return rc;
 }

@@ -1,8 +1,14 @@
 /*
  * auth.h: how pgmux checks a client's identity (auth_type against the
- * auth_file) and which password it uses to log in to PostgreSQL.
- * SCRAM secrets derived from plain passwords are computed once per user and
- * cached, so a login storm costs HMACs, not PBKDF2 rounds.
+ * auth_file, or against a secret auth_query fetched) and what it logs in to
+ * PostgreSQL with: a password, an md5 hash (pass-the-hash), or the keys of
+ * a client's SCRAM exchange (pass-through).
+ *
+ * PBKDF2 never runs on the event loop for a client: SCRAM secrets derived
+ * from plain passwords are computed once per user on the libuv thread pool
+ * and cached, and a cleartext password checked against a SCRAM secret is
+ * hashed there too, the client paused (not read) meanwhile. Unknown users go
+ * through the same exchange as known ones and fail the same way (28P01).
  */
 #ifndef PGMUX_AUTH_H
 #define PGMUX_AUTH_H
@@ -12,30 +18,83 @@
 #include <stdint.h>
 
 #include "auth_scram.h"
+#include "authq.h"
+#include "list.h"
 
 struct client;
+struct auth_job;
 
 enum auth_rc {
 	AUTH_DONE,     /* authenticated */
-	AUTH_CONTINUE, /* a challenge was sent; wait for the client's answer */
+	AUTH_CONTINUE, /* a challenge was sent, or the client is paused; wait */
 	AUTH_FAILED,   /* the client was told (28P01) and is closing */
 	AUTH_CLOSED,   /* the client is gone */
 };
 
-/* State that lives only while a client authenticates. */
-struct auth_state {
-	uint8_t md5_salt[4];
-	struct scram_server scram;
+/* What a client paused in CLIENT_PH_AUTH_WAIT waits for. */
+enum auth_wait {
+	AUTH_WAIT_NONE,
+	AUTH_WAIT_LOOKUP, /* auth_query */
+	AUTH_WAIT_DERIVE, /* PBKDF2 of the user's plain auth_file password (shared) */
+	AUTH_WAIT_VERIFY, /* PBKDF2 of a cleartext password against a SCRAM secret */
 };
 
-/* After the startup packet: picks the method and sends the first message. */
-enum auth_rc auth_begin(struct client *c, const char *user, bool admin);
+/* State that lives only while a client authenticates (zeroed at start,
+ * cleansed at the end by client.c). */
+struct auth_state {
+	struct client *client;
+	char *user;                 /* the login's user name (a copy: owned) */
+	bool admin;                 /* logging in to the console */
+	char *stored;               /* the user's secret text (owned), NULL: unknown user */
+	bool from_query;            /* stored came from auth_query */
+	uint8_t md5_salt[4];
+	struct scram_server scram;
+	struct scram_secret secret; /* what the SCRAM exchange runs against */
+	bool secret_real;           /* false: a mock (unknown user, or unusable secret) */
+	enum auth_wait wait;
+	struct authq_waiter lookup; /* AUTH_WAIT_LOOKUP */
+	struct auth_job *job;       /* AUTH_WAIT_DERIVE/VERIFY */
+	struct list_node job_node;  /* in job->waiters */
+};
+
+/*
+ * After the startup packet: finds the user's secret (auth_file, else
+ * auth_query for database) and sends the first authentication message.
+ */
+enum auth_rc auth_begin(struct client *c, const char *user, const char *database, bool admin);
 /* A PasswordMessage / SASL message arrived (body after the 5-byte header). */
 enum auth_rc auth_on_message(struct client *c, const char *user, const uint8_t *body,
 			     size_t len);
-/* The password pgmux uses to log in to PostgreSQL as user, or NULL. */
+/* The client's login state is going away: stop waiting for anything. */
+void auth_forget(struct client *c);
+
+/*
+ * Server login as user. The password (plain or md5 text) pgmux knows:
+ * db_password if set, else the auth_file's, else one learnt through
+ * auth_query; never a SCRAM secret. NULL if none.
+ */
 const char *auth_server_password(const char *user, const char *db_password);
-/* Drops cached secrets (auth_file reload). */
+/*
+ * Server login asked for SCRAM-SHA-256: writes the client-first-message,
+ * with a plain password if one is known, else with the keys of the user's
+ * last SCRAM login (pass-through). SCRAM_ESTATE: nothing to log in with.
+ */
+int auth_server_scram_first(struct scram_client *sc, const char *user, const char *db_password,
+			    char *out, size_t outcap, size_t *outlen);
+/*
+ * Server-first-message in, client-final-message out. A plain password's
+ * PBKDF2 runs once per (user, password, salt, iterations) and is cached.
+ * SCRAM_ESECRET: pass-through with a secret the server does not store.
+ */
+int auth_server_scram_final(struct scram_client *sc, const char *user, const uint8_t *msg,
+			    size_t len, char *out, size_t outcap, size_t *outlen);
+
+/* RELOAD: drops cached secrets and auth_query answers (not the pass-through
+ * keys of logged-in users: their pools may need new servers). */
 void auth_cache_clear(void);
+/* At exit, after the loop: frees everything. */
+void auth_cleanup(void);
+/* For the fuzzer: run PBKDF2 on the loop so every input is deterministic. */
+void auth_jobs_inline(bool on);
 
 #endif /* PGMUX_AUTH_H */

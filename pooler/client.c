@@ -446,6 +446,7 @@ static void client_free_login(struct client *c)
 {
 	if (!c->login)
 		return;
+	auth_forget(c); /* before the state is cleansed: it may be in a wait list */
 	if (!c->user) {
 		c->user = c->login->user;
 		c->login->user = NULL;
@@ -657,7 +658,7 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 		client_fatal(c, "3D000", "no such database: %s", st->database);
 		return CONN_CLOSED;
 	}
-	return client_handle_auth_rc(c, auth_begin(c, st->user, admin));
+	return client_handle_auth_rc(c, auth_begin(c, st->user, st->database, admin));
 }
 
 /* Answers SSLRequest/GSSENCRequest with 'N': not offered here. */
@@ -820,6 +821,8 @@ static enum conn_rc client_login_data(struct client *c)
 
 		if (c->phase == CLIENT_PH_CANCEL)
 			return CONN_OK; /* PostgreSQL too reads nothing after a cancel */
+		if (c->phase == CLIENT_PH_AUTH_WAIT)
+			return CONN_OK; /* auth.c resumes it (client_auth_continue) */
 		if (c->phase == CLIENT_PH_STARTUP)
 			rc = client_startup_packet(c);
 		else
@@ -832,6 +835,22 @@ static enum conn_rc client_login_data(struct client *c)
 			return CONN_OK; /* waiting for more bytes */
 	}
 	return CONN_OK;
+}
+
+void client_auth_continue(struct client *c, enum auth_rc rc)
+{
+	if (c->state != CLIENT_LOGIN)
+		return;
+	/* Reading first, as before the pause: a welcome that follows may stop
+	 * it again (backpressure), which must win. */
+	if (conn_read_start(&c->conn) < 0) {
+		client_close(c, "could not resume reading");
+		return;
+	}
+	if (client_handle_auth_rc(c, rc) == CONN_CLOSED || c->state != CLIENT_LOGIN)
+		return;
+	if (c->conn.rbuf && iobuf_len(c->conn.rbuf) > 0)
+		(void)client_login_data(c);
 }
 
 /* ---- transaction traffic ---- */

@@ -15,6 +15,7 @@
 
 #include <uthash.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "list.h"
 
@@ -39,6 +40,7 @@ enum client_phase {
 	CLIENT_PH_AUTH_MD5,
 	CLIENT_PH_AUTH_SCRAM_FIRST,
 	CLIENT_PH_AUTH_SCRAM_FINAL,
+	CLIENT_PH_AUTH_WAIT,    /* paused, not read: auth_query or PBKDF2 off the loop */
 	CLIENT_PH_READY,        /* logged in */
 	CLIENT_PH_CANCEL,       /* sent a CancelRequest: reads nothing more, closes when delivered */
 };
@@ -120,6 +122,9 @@ enum conn_rc client_resume(struct client *c);
 struct auth_state *client_auth_state(struct client *c);
 /* Where auth.c appends its final replies; they leave with the welcome. */
 struct proto_buf *client_login_out(struct client *c);
+/* auth.c finished what c waited for (CLIENT_PH_AUTH_WAIT): resumes reading
+ * and carries on with rc as if auth_begin/auth_on_message had returned it. */
+void client_auth_continue(struct client *c, enum auth_rc rc);
 
 /* The client's address as text ("unix" for the unix socket) and port. */
 void client_peer_addr(struct client *c, char *addr, size_t addrlen, int *port);

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "authq.h"
 #include "cancel.h"
 #include "client.h"
 #include "log.h"
@@ -216,6 +217,7 @@ void janitor_run(void)
 		return;
 	janitor_login_clients(now);
 	cancel_expire(now);
+	authq_janitor(now);
 	HASH_ITER(hh, g_pooler.pools, p, tmp)
 	{
 		janitor_waiting(p, now);

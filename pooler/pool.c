@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "authq.h"
 #include "client.h"
 #include "log.h"
 #include "pooler.h"
@@ -57,7 +58,11 @@ static void pool_configure(struct pool *p, const struct cfg_db *db)
 	p->port = db->port > 0 ? db->port : 5432;
 	/* The "*" entry names no database: the client's name is used. */
 	p->server_db = xstrdup(db->dbname ? db->dbname : p->db_name);
-	p->password = db->user && db->password ? xstrdup(db->password) : NULL;
+	/* The entry's password is its forced user's; an auth_user pool on
+	 * the same entry takes its own from the auth_file. */
+	p->password = db->user && db->password && strcmp(db->user, p->user_name) == 0 ?
+			      xstrdup(db->password) :
+			      NULL;
 	p->pool_size = db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size;
 	if (u && u->pool_size >= 0)
 		p->pool_size = u->pool_size;
@@ -253,13 +258,14 @@ static void pool_fail_fast(struct pool *p)
 {
 	char msg[512];
 
-	if (pool_server_total(p) > 0 ||
-	    (list_empty(&p->waiting_clients) && list_empty(&p->welcome_clients)))
+	if (pool_server_total(p) > 0 || (list_empty(&p->waiting_clients) &&
+					 list_empty(&p->welcome_clients) && p->authq_waiting == 0))
 		return;
 	snprintf(msg, sizeof(msg), "server login has been failing, try again later "
 		 "(server_login_retry): %s", p->last_error_message ? p->last_error_message : "");
 	pool_fail_list(&p->welcome_clients, p->last_error_sqlstate, msg);
 	pool_fail_list(&p->waiting_clients, p->last_error_sqlstate, msg);
+	authq_pool_failed(p, p->last_error_sqlstate, msg);
 }
 
 /* Opens up to `need` servers while the pool stays under `cap`. */
@@ -278,7 +284,7 @@ static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap)
 
 void pool_launch_servers(struct pool *p)
 {
-	size_t want = p->waiting_clients.count;
+	size_t want = p->waiting_clients.count + p->authq_waiting;
 	size_t coming;
 	size_t need;
 
@@ -375,6 +381,10 @@ void pool_server_ready(struct server *s)
 						  "closing: database paused");
 		return;
 	}
+	/* A login needs it to look a user up: it goes before the waiters,
+	 * who are already logged in. */
+	if (p->authq_waiting > 0 && pool_may_serve(p) && authq_take_server(s))
+		return;
 	if (!n || !pool_may_serve(p)) {
 		server_set_state(s, SERVER_IDLE);
 		/* Nobody here needs it, but another pool of the same database
@@ -464,6 +474,7 @@ void pool_login_failed(struct pool *p, const char *sqlstate, const char *message
 		return;
 	pool_fail_list(&p->welcome_clients, sqlstate, message);
 	pool_fail_list(&p->waiting_clients, sqlstate, message);
+	authq_pool_failed(p, sqlstate, message);
 }
 
 void pool_login_succeeded(struct pool *p)

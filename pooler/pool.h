@@ -126,6 +126,9 @@ struct pool {
 	uint32_t fails_unlogged;
 	/* Idle servers running server_check_query before their next client. */
 	uint32_t checking_servers;
+	/* auth_query lookups waiting for a server of this pool (authq.c):
+	 * demand like waiting clients, served first. */
+	uint32_t authq_waiting;
 	/* Cancel connections to this pool's servers in flight, and the client
 	 * cancel connections waiting on them (SHOW POOLS sv_active_cancel,
 	 * cl_active_cancel_req). */

@@ -379,7 +379,7 @@ void pooler_cleanup(void)
 	g_pooler.client_tls = NULL;
 	g_pooler.server_tls = NULL;
 	fds_cleanup();
-	auth_cache_clear();
+	auth_cleanup();
 	cfg_userlist_free(g_pooler.userlist);
 	g_pooler.userlist = NULL;
 	iobuf_cleanup();

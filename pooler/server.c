@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "auth_md5.h"
 #include "auth_scram.h"
+#include "authq.h"
 #include "cancel.h"
 #include "client.h"
 #include "fds.h"
@@ -479,12 +480,15 @@ static enum conn_rc server_auth_sasl(struct server *s, const char *password,
 	struct proto_buf b;
 	int rc;
 
+	(void)password; /* auth.c picks a password or pass-through keys */
 	if (!proto_sasl_has_mechanism(payload, len, "SCRAM-SHA-256"))
 		return server_login_fail(s, "28000", "server offers no supported SASL mechanism");
-	if (md5_is_secret(password) || scram_is_secret(password))
+	rc = auth_server_scram_first(&s->login->scram, s->pool->user_name, s->pool->password, out,
+				     sizeof(out), &outlen);
+	if (rc == SCRAM_ESTATE)
 		return server_login_fail(s, "28P01",
-					 "server wants SCRAM but only a hashed password is known");
-	rc = scram_client_first(&s->login->scram, password, NULL, out, sizeof(out), &outlen);
+					 "server wants SCRAM but pgmux has neither a plain password "
+					 "nor the keys of a SCRAM login by this user (pass-through)");
 	if (rc != SCRAM_OK)
 		return server_login_fail(s, "08006", "SCRAM client-first failed");
 	proto_buf_init(&b, 4096);
@@ -504,7 +508,13 @@ static enum conn_rc server_auth_sasl_continue(struct server *s, const uint8_t *p
 	struct proto_buf b;
 	int rc;
 
-	rc = scram_client_final(&s->login->scram, payload, len, out, sizeof(out), &outlen);
+	rc = auth_server_scram_final(&s->login->scram, s->pool->user_name, payload, len, out,
+				     sizeof(out), &outlen);
+	if (rc == SCRAM_ESECRET)
+		return server_login_fail(s, "28P01",
+					 "SCRAM pass-through: the server's salt or iterations for "
+					 "this user differ from the secret pgmux checked the client "
+					 "against");
 	if (rc != SCRAM_OK)
 		return server_login_fail(s, "08P01", "malformed SCRAM server-first message");
 	proto_buf_init(&b, 4096);
@@ -537,7 +547,7 @@ static enum conn_rc server_on_auth(struct server *s, const uint8_t *body, size_t
 		return server_auth_sasl_continue(s, payload, plen);
 
 	password = auth_server_password(s->pool->user_name, s->pool->password);
-	if (!password)
+	if (!password && code != PROTO_AUTH_SASL)
 		return server_login_fail(s, "28P01", "server asks for a password and none is configured");
 	switch (code) {
 	case PROTO_AUTH_CLEARTEXT:
@@ -992,7 +1002,7 @@ static enum conn_rc server_on_data(struct conn *conn)
 	case SERVER_LOGIN:
 		return server_login_data(s);
 	case SERVER_ACTIVE:
-		return server_forward(s);
+		return s->authq ? authq_server_data(s) : server_forward(s);
 	case SERVER_IDLE:
 	case SERVER_CANCELING:
 		return server_idle_data(s);
@@ -1076,6 +1086,8 @@ void server_close(struct server *s, const char *fmt, ...)
 		s->resolve = NULL;
 	}
 	cancel_forget_server(s);
+	if (s->authq)
+		authq_server_closed(s);
 	server_set_state(s, SERVER_CLOSED);
 	conn_close(&s->conn);
 }

@@ -18,6 +18,7 @@
 struct pool;
 struct client;
 struct server_login;
+struct authq_entry;
 
 enum server_state {
 	SERVER_CONNECTING, /* pool->login_servers: TCP/unix connect in progress */
@@ -39,6 +40,7 @@ struct server {
 	uint32_t id;
 	struct pool *pool;
 	struct client *client;      /* linked client, or NULL */
+	struct authq_entry *authq;  /* ACTIVE for an auth_query lookup (authq.c), or NULL */
 	struct server_login *login; /* only until logged in */
 	uv_connect_t connect_req;
 	uv_getaddrinfo_t *resolve;  /* pending name lookup, or NULL */

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # deps.sh: installs the Debian packages pgmux needs to build, run and test
 # (compilers, libraries, PostgreSQL 15, PgBouncer as the reference pooler,
-# clang for the sanitizer build, promtool and prometheus-pgbouncer-exporter
-# for the metrics tests). Idempotent and silent when everything is
-# present; runs `apt-get update` only when something is missing.
+# clang and its compiler-rt runtimes (ASan, UBSan, libFuzzer; only a
+# Recommends of clang) for the sanitizer and fuzz build, promtool and
+# prometheus-pgbouncer-exporter for the metrics tests). Idempotent and silent
+# when everything is present; runs `apt-get update` only when something is
+# missing.
 set -euo pipefail
 
 PKGS=(
-	build-essential cmake pkg-config clang valgrind
+	build-essential cmake pkg-config clang libclang-rt-dev valgrind
 	libuv1-dev libpq-dev libcmocka-dev libssl-dev libinih-dev uthash-dev
 	postgresql-15 postgresql-client-15 pgbouncer
 	prometheus prometheus-pgbouncer-exporter

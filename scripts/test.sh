@@ -2,7 +2,9 @@
 # test.sh: runs every test. Installs missing packages, builds with gcc into
 # build/ and runs the whole ctest suite (unit + integration), then builds with
 # clang + ASan/UBSan (-DPGMUX_SANITIZE=ON) into build-asan/ and runs the suite
-# again; the integration harness fails a test when pgmux's output holds a
+# again, there with the libFuzzer targets too (-DPGMUX_FUZZ=ON, ctest label
+# "fuzz": corpus replay plus 30 s of fuzzing per target, test/fuzz/README.md);
+# the integration harness fails a test when pgmux's output holds a
 # sanitizer report. Exits non-zero on any failure and ends with one summary
 # line: "test.sh: N passed, M failed". .ci/run execs this script.
 # Extra arguments go to both ctest runs (e.g. -L unit, -R auth).
@@ -71,8 +73,9 @@ if build build gcc; then
 	run_ctest build "$@"
 fi
 
-# 2. clang with AddressSanitizer + UndefinedBehaviorSanitizer.
-if build build-asan clang -DPGMUX_SANITIZE=ON; then
+# 2. clang with AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz
+#    targets (their own instrumented copies of the libraries).
+if build build-asan clang -DPGMUX_SANITIZE=ON -DPGMUX_FUZZ=ON; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run_ctest build-asan "$@"

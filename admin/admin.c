@@ -89,6 +89,7 @@ static const struct admin_cmd admin_cmds[] = {
 	{ "SHOW FDS", false, admin_show_fds },
 	{ "SHOW FD_USAGE", false, admin_show_fd_usage },
 	{ "SHOW SATURATION", false, admin_show_saturation },
+	{ "SHOW SESSION_LEAKS", false, admin_show_session_leaks },
 	{ "PAUSE", true, admin_cmd_pause },
 	{ "RESUME", true, admin_cmd_resume },
 	{ "RECONNECT", true, admin_cmd_reconnect },

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -403,6 +404,54 @@ void admin_show_saturation(struct client *c, struct proto_buf *b, const char *ar
 			row[i] = v[i];
 		row[0] = p->db_name;
 		row[1] = p->user_name;
+		admin_result_row(b, N, row);
+	}
+	admin_result_done(b, "SHOW");
+}
+
+/*
+ * pgmux: session state clients left on servers in transaction/statement
+ * mode, per pool, and who did it last: where to look when one client's
+ * SET or advisory lock would otherwise have reached another.
+ */
+void admin_show_session_leaks(struct client *c, struct proto_buf *b, const char *arg)
+{
+	static const struct admin_column cols[] = {
+		{ "database", ADMIN_TEXT },	     { "user", ADMIN_TEXT },
+		{ "set", ADMIN_INT8 },		     { "listen", ADMIN_INT8 },
+		{ "prepare", ADMIN_INT8 },	     { "temp", ADMIN_INT8 },
+		{ "advisory_lock", ADMIN_INT8 },     { "resets", ADMIN_INT8 },
+		{ "last_kind", ADMIN_TEXT },	     { "last_client", ADMIN_TEXT },
+		{ "last_at", ADMIN_TEXT },
+	};
+	enum { N = sizeof(cols) / sizeof(cols[0]) };
+	struct pool *p;
+	struct pool *tmp;
+
+	(void)c;
+	(void)arg;
+	admin_result_columns(b, cols, N);
+	HASH_ITER(hh, g_pooler.pools, p, tmp)
+	{
+		char v[N][32];
+		const char *row[N];
+		time_t t = (time_t)(p->leaks.last_at_us / 1000000u);
+		struct tm tm;
+		size_t i;
+
+		for (i = 0; i < PARAM_LEAK_KINDS; i++)
+			fmt_u64(v[2 + i], 32, p->leaks.by_kind[i]);
+		fmt_u64(v[7], 32, p->leaks.resets);
+		v[10][0] = '\0';
+		if (p->leaks.last_at_us && gmtime_r(&t, &tm))
+			strftime(v[10], 32, "%Y-%m-%d %H:%M:%S UTC", &tm);
+		for (i = 2; i < 8; i++)
+			row[i] = v[i];
+		row[0] = p->db_name;
+		row[1] = p->user_name;
+		row[8] = p->leaks.resets ? param_leak_str(p->leaks.last_kind) : "";
+		row[9] = p->leaks.last_client;
+		row[10] = v[10];
 		admin_result_row(b, N, row);
 	}
 	admin_result_done(b, "SHOW");

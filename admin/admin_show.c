@@ -65,7 +65,7 @@ void admin_show_help(struct client *c, struct proto_buf *b, const char *arg)
 		"\tDISABLE <db>\n\tENABLE <db>\n\tRECONNECT [<db>]\n\tKILL [<db>]\n"
 		"\tKILL_CLIENT <client_id>\n\tSUSPEND\n\tSHUTDOWN\n"
 		"\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n\tWAIT_CLOSE [<db>]\n"
-		"\tSHOW FD_USAGE|SATURATION (pgmux)";
+		"\tSHOW FD_USAGE|SATURATION|SESSION_LEAKS (pgmux)";
 
 	(void)c;
 	(void)arg;

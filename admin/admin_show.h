@@ -77,5 +77,6 @@ admin_show_fn admin_show_dns_zones;
 admin_show_fn admin_show_fds;
 admin_show_fn admin_show_fd_usage;
 admin_show_fn admin_show_saturation;
+admin_show_fn admin_show_session_leaks;
 
 #endif /* PGMUX_ADMIN_SHOW_H */

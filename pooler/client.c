@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -287,6 +288,10 @@ static void client_teardown(struct client *c)
 		c->cancel_hash_key = 0;
 	}
 	cancel_forget(c);
+	if (c->sync_server) {
+		c->sync_server->sync_client = NULL;
+		c->sync_server = NULL;
+	}
 	client_set_state(c, CLIENT_CLOSED);
 }
 
@@ -359,6 +364,7 @@ static void client_on_closed(struct conn *conn)
 	admin_session_end(c);
 	free(c->user);
 	free(c->app_name);
+	param_set_clear(&c->params);
 	free(c);
 	g_pooler.client_count--;
 	pooler_maybe_finish_shutdown();
@@ -421,6 +427,44 @@ static void client_assign_cancel_key(struct client *c)
  * (the pool's, or the console's when params is NULL), the cancel key and
  * ReadyForQuery.
  */
+/*
+ * The pool's ParameterStatus set as this client sees it: its own values of
+ * tracked parameters (from its startup packet) in place of the server's,
+ * and those the server did not report appended.
+ */
+static void client_put_params(struct client *c, struct proto_buf *b, const uint8_t *params,
+			      size_t len)
+{
+	bool sent[PARAM_MAX] = { false };
+	size_t pos = 0;
+
+	while (pos + 5 <= len) {
+		uint32_t mlen;
+		const char *name;
+		const char *value;
+		int idx = -1;
+
+		memcpy(&mlen, params + pos + 1, 4);
+		mlen = ntohl(mlen);
+		if (mlen < 4 || mlen > len - pos - 1)
+			break;
+		if (params[pos] == PROTO_BE_PARAMETER_STATUS &&
+		    param_parse_status(params + pos + 5, mlen - 4, &name, &value))
+			idx = param_index(name);
+		if (idx >= 0 && c->params.v[idx]) {
+			proto_build_parameter_status(b, name, c->params.v[idx]);
+			sent[idx] = true;
+		} else {
+			proto_put_bytes(b, params + pos, 1 + mlen);
+		}
+		pos += 1 + mlen;
+	}
+	for (size_t i = 0; i < param_count(); i++) {
+		if (c->params.v[i] && !sent[i])
+			proto_build_parameter_status(b, param_name((int)i), c->params.v[i]);
+	}
+}
+
 static void client_send_welcome(struct client *c, const uint8_t *params, size_t params_len)
 {
 	struct proto_buf b;
@@ -429,11 +473,9 @@ static void client_send_welcome(struct client *c, const uint8_t *params, size_t 
 	if (c->login)
 		proto_put_bytes(&b, c->login->out.data, c->login->out.len);
 	if (params)
-		proto_put_bytes(&b, params, params_len);
+		client_put_params(c, &b, params, params_len);
 	else
 		admin_build_welcome(&b);
-	if (params && c->app_name)
-		proto_build_parameter_status(&b, "application_name", c->app_name);
 	client_assign_cancel_key(c);
 	proto_build_backend_key_data(&b, c->cancel_pid, c->cancel_key);
 	proto_build_ready_for_query(&b, PROTO_TX_IDLE);
@@ -592,6 +634,112 @@ static bool client_tls_missing(const struct client *c)
 	       g_pooler.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE;
 }
 
+/* Whether name is listed in ignore_startup_parameters. */
+static bool client_param_ignored(const char *name)
+{
+	const char *list = g_pooler.cfg->ignore_startup_parameters;
+	size_t n = strlen(name);
+
+	while (list && *list) {
+		size_t len;
+
+		list += strspn(list, " ,\t");
+		len = strcspn(list, " ,\t");
+		if (len == n && strncasecmp(list, name, n) == 0)
+			return true;
+		list += len;
+	}
+	return false;
+}
+
+/*
+ * "options": only -c name=value (or --name=value) of tracked parameters
+ * can be carried across servers; anything else is refused unless
+ * "options" is in ignore_startup_parameters, as in PgBouncer.
+ */
+static bool client_take_options(struct client *c, const char *opts, char *bad, size_t badlen)
+{
+	const char *p = opts;
+
+	while (*p) {
+		char item[256];
+		size_t n = 0;
+		const char *eq;
+		int idx;
+
+		p += strspn(p, " \t");
+		if (!*p)
+			break;
+		while (*p && *p != ' ' && *p != '\t' && n < sizeof(item) - 1) {
+			if (*p == '\\' && p[1])
+				p++;
+			item[n++] = *p++;
+		}
+		item[n] = '\0';
+		if (strcmp(item, "-c") == 0)
+			continue; /* the pair follows as its own word */
+		eq = strchr(item, '=');
+		{
+			const char *name = strncmp(item, "--", 2) == 0 ? item + 2 :
+					   strncmp(item, "-c", 2) == 0 ? item + 2 : item;
+			char key[128];
+
+			if (!eq || eq <= name || (size_t)(eq - name) >= sizeof(key)) {
+				snprintf(bad, badlen, "%.100s", item);
+				return false;
+			}
+			memcpy(key, name, (size_t)(eq - name));
+			key[eq - name] = '\0';
+			idx = param_index(key);
+			if (idx < 0) {
+				snprintf(bad, badlen, "%.100s", key);
+				return false;
+			}
+			param_set_value(&c->params, idx, eq + 1);
+		}
+	}
+	return true;
+}
+
+/*
+ * Startup parameters: tracked ones become this client's values (sent to
+ * whichever server it gets, before its first transaction there); anything
+ * else is refused unless ignore_startup_parameters lists it, as in
+ * PgBouncer, so a client is never silently given a setting it did not ask
+ * for.
+ */
+static enum conn_rc client_take_startup_params(struct client *c, const struct proto_startup *st)
+{
+	for (size_t i = 0; i < st->nparams; i++) {
+		const char *name = st->params[i].name;
+		const char *value = st->params[i].value;
+		int idx;
+
+		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
+		    strncmp(name, "_pq_.", 5) == 0) /* NegotiateProtocolVersion's */
+			continue;
+		idx = param_index(name);
+		if (idx >= 0) {
+			if (value[0])
+				param_set_value(&c->params, idx, value);
+			continue;
+		}
+		if (client_param_ignored(name))
+			continue;
+		if (strcmp(name, "options") == 0) {
+			char bad[128];
+
+			if (client_take_options(c, value, bad, sizeof(bad)))
+				continue;
+			client_fatal(c, "08P01", "unsupported options startup parameter: %s", bad);
+			return CONN_CLOSED;
+		}
+		client_fatal(c, "08P01", "unsupported startup parameter: %s", name);
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
 static enum conn_rc client_startup(struct client *c, const struct proto_startup *st)
 {
 	const struct cfg *cfg = g_pooler.cfg;
@@ -604,6 +752,8 @@ static enum conn_rc client_startup(struct client *c, const struct proto_startup 
 	c->login->admin = admin;
 	if (st->application_name && st->application_name[0])
 		c->app_name = xstrdup(st->application_name);
+	if (!admin && client_take_startup_params(c, st) != CONN_OK)
+		return CONN_CLOSED;
 
 	if (client_negotiate_version(c, st) < 0) {
 		client_close(c, "could not send NegotiateProtocolVersion");
@@ -888,6 +1038,29 @@ void client_unlinked(struct client *c)
  * A Sync sent during COPY FROM STDIN is ignored by PostgreSQL, so it is
  * not counted either.
  */
+/*
+ * Session state the statement text of a Query or Parse may leave on the
+ * server (params.h). Whole messages only: a statement longer than the
+ * read buffer is not scanned, and its state is then found only by tag.
+ */
+static unsigned client_scan_leaks(const struct proto_msg *m)
+{
+	const uint8_t *sql = m->body;
+	size_t len = m->body_len;
+
+	if (m->type == PROTO_FE_PARSE) {
+		const uint8_t *nul = memchr(sql, 0, len);
+
+		if (!nul)
+			return 0;
+		len -= (size_t)(nul + 1 - sql);
+		sql = nul + 1;
+	} else if (m->type != PROTO_FE_QUERY) {
+		return 0;
+	}
+	return param_leak_from_sql(sql, len);
+}
+
 static void client_count_request(struct client *c, uint8_t type)
 {
 	/* Whatever comes first after ReadyForQuery 'I' opens a transaction,
@@ -981,6 +1154,8 @@ static enum conn_rc client_forward(struct client *c)
 			break;
 		}
 		client_count_request(c, m.type);
+		if (m.whole && c->pool->mode != POOL_MODE_SESSION)
+			c->leaks |= client_scan_leaks(&m);
 		proto_stream_consume(&c->conn.ps, b->end, &pos, &m);
 	}
 	c->pool->stats.bytes_received += pos - b->start;

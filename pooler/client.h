@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "list.h"
+#include "params.h"
 
 struct pool;
 struct server;
@@ -76,6 +77,11 @@ struct client {
 	uint64_t active_ms;         /* uv_now() when it last sent bytes (idle timeouts) */
 	uint64_t cancel_sent_ms;    /* query_timeout sent a cancel for the current request */
 	UT_hash_handle hh;          /* g_pooler.by_cancel_key */
+	/* Tracked parameters as this client set them (params.h); NULL
+	 * entries: the pool's defaults. */
+	struct param_set params;
+	struct server *sync_server; /* a server running SETs before serving it */
+	unsigned leaks;             /* enum param_leak bits of its transaction */
 	/* Peer address, fetched once on first use (family 0 until then):
 	 * log lines and SHOW CLIENTS must not cost a getpeername each. */
 	union {

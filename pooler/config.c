@@ -350,7 +350,7 @@ static const struct cfg_key cfg_keys[] = {
 	    "socket buffer size in bytes (0: system default)"),
 	KEY(tcp_user_timeout, CFG_T_INT, "0", 0, IMAX, 0,
 	    "TCP_USER_TIMEOUT in milliseconds (0: system default)"),
-	RAW("track_extra_parameters", CFG_T_STR, "IntervalStyle", 0, 0, NR,
+	KEY(track_extra_parameters, CFG_T_STR, "IntervalStyle", 0, 0, NR,
 	    "extra parameters tracked per client and restored on the server"),
 	KEY(transaction_timeout, CFG_T_TIME, "0", 0, 0, 0,
 	    "seconds a client may stay in a transaction (0: no limit)"),

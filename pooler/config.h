@@ -137,6 +137,7 @@ struct cfg {
 	int tcp_user_timeout;  /* ms */
 	int tcp_socket_buffer; /* bytes */
 	char *ignore_startup_parameters;
+	char *track_extra_parameters;
 	char *application_name_add_host; /* a boolean: NULL when off, "1" when on */
 	int max_prepared_statements;
 	/* TLS (pooler/tls.h): sslmodes are enum tls_sslmode values. */

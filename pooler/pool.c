@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <uv.h>
 
 #include "authq.h"
@@ -153,6 +155,7 @@ static void pool_free(struct pool *p)
 	free(p->server_version);
 	free(p->last_error_sqlstate);
 	free(p->last_error_message);
+	param_set_clear(&p->defaults);
 	free(p);
 }
 
@@ -349,12 +352,32 @@ static void pool_start_checks(struct pool *p)
 	}
 }
 
+bool pool_give(struct server *s, struct client *c)
+{
+	struct proto_buf q;
+	bool sent;
+
+	proto_buf_init(&q, 64 * 1024);
+	if (param_build_sync(&q, &c->params, &s->params, &s->pool->defaults) == 0) {
+		proto_buf_free(&q);
+		server_link(s, c);
+		return true;
+	}
+	sent = server_start_sync(s, c, &q);
+	proto_buf_free(&q);
+	(void)sent; /* not sent: s is closed and c waits for another server */
+	return false;
+}
+
 bool pool_acquire(struct pool *p, struct client *c)
 {
 	struct list_node *n = list_last(&p->idle_servers);
 	struct server *s = n ? container_of(n, struct server, node) : NULL;
 
-	if (s && list_empty(&p->waiting_clients) && pool_may_serve(p) && !server_check_due(s)) {
+	bool fast = s && list_empty(&p->waiting_clients) && pool_may_serve(p) &&
+		    !server_check_due(s);
+
+	if (fast && param_build_sync(NULL, &c->params, &s->params, &p->defaults) == 0) {
 		/* Most recently used first: its caches are warm. */
 		server_link(s, c);
 		return true;
@@ -363,11 +386,30 @@ bool pool_acquire(struct pool *p, struct client *c)
 	client_set_state(c, CLIENT_WAITING);
 	if (p->waiting_clients.count > p->sat.cl_waiting_max)
 		p->sat.cl_waiting_max = (uint32_t)p->waiting_clients.count;
+	if (fast) {
+		/* Parameters differ: one SET query, then the request. */
+		(void)pool_give(s, c);
+		return false;
+	}
 	/* Idle servers exist only while clients wait if they are due for
 	 * a check (LIFO: if the newest is due, all are). */
 	pool_start_checks(p);
 	pool_launch_servers(p);
 	return false;
+}
+
+/* The longest-waiting client no syncing server has claimed. */
+static struct client *pool_first_unreserved(struct pool *p)
+{
+	struct list_node *it;
+
+	for (it = p->waiting_clients.head.next; it != &p->waiting_clients.head; it = it->next) {
+		struct client *c = container_of(it, struct client, node);
+
+		if (!c->sync_server)
+			return c;
+	}
+	return NULL;
 }
 
 void pool_server_ready(struct server *s)
@@ -396,14 +438,40 @@ void pool_server_ready(struct server *s)
 		pooler_maybe_finish_shutdown();
 		return;
 	}
-	c = container_of(n, struct client, node);
-	server_link(s, c);
-	(void)client_resume(c);
+	c = pool_first_unreserved(p);
+	if (!c) {
+		server_set_state(s, SERVER_IDLE);
+		return;
+	}
+	if (pool_give(s, c))
+		(void)client_resume(c);
 }
 
 void pool_want_welcome(struct pool *p)
 {
 	pool_launch_servers(p);
+}
+
+/* The tracked parameters among the welcome's ParameterStatus messages. */
+static void pool_parse_defaults(struct pool *p)
+{
+	size_t pos = 0;
+
+	param_set_clear(&p->defaults);
+	while (pos + 5 <= p->welcome_len) {
+		uint32_t len;
+		const char *name;
+		const char *value;
+
+		memcpy(&len, p->welcome + pos + 1, 4);
+		len = ntohl(len);
+		if (len < 4 || len > p->welcome_len - pos - 1)
+			return;
+		if (p->welcome[pos] == 'S' &&
+		    param_parse_status(p->welcome + pos + 5, len - 4, &name, &value))
+			param_set_value(&p->defaults, param_index(name), value);
+		pos += 1 + len;
+	}
 }
 
 void pool_set_welcome(struct pool *p, const struct proto_buf *params, const char *server_version)
@@ -417,6 +485,7 @@ void pool_set_welcome(struct pool *p, const struct proto_buf *params, const char
 	p->welcome_len = params->len;
 	free(p->server_version);
 	p->server_version = server_version ? xstrdup(server_version) : NULL;
+	pool_parse_defaults(p);
 	list_foreach_safe(&p->welcome_clients, it, tmp)
 	{
 		client_welcome(container_of(it, struct client, node));

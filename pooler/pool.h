@@ -14,6 +14,7 @@
 #include "config.h"
 #include "hist.h"
 #include "list.h"
+#include "params.h"
 #include "server.h"
 #include "proto_build.h"
 
@@ -135,6 +136,19 @@ struct pool {
 	uint32_t cancel_conns;
 	uint32_t cancel_requesters;
 
+	/* Tracked parameters as the first server reported them at login:
+	 * the values every fresh server has (params.h). */
+	struct param_set defaults;
+	/* Session state clients left on servers (transaction/statement
+	 * mode): what, how often, and who did it last (SHOW SESSION_LEAKS). */
+	struct {
+		uint64_t by_kind[PARAM_LEAK_KINDS];
+		uint64_t resets;
+		unsigned last_kind;
+		uint64_t last_at_us; /* wall clock */
+		char last_client[192];
+	} leaks;
+
 	struct pool_stats stats;
 	struct pool_saturation sat;
 	struct pool_period period;
@@ -185,6 +199,12 @@ void pool_server_ready(struct server *s);
 void pool_want_welcome(struct pool *p);
 /* The server login failed: tell the clients that cannot be served. */
 void pool_login_failed(struct pool *p, const char *sqlstate, const char *message);
+/*
+ * Gives s to the waiting client c: at once if s's tracked parameters match
+ * c's, otherwise after one SET query (c stays waiting, reserved for s).
+ * Returns whether c is linked now.
+ */
+bool pool_give(struct server *s, struct client *c);
 /* A server of p logged in: launches are no longer held back. */
 void pool_login_succeeded(struct pool *p);
 /* Makes sure enough servers are being launched for the waiters. */

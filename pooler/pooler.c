@@ -22,6 +22,7 @@
 #include "janitor.h"
 #include "listener.h"
 #include "log.h"
+#include "params.h"
 #include "pool.h"
 #include "server.h"
 #include "util.h"
@@ -175,7 +176,8 @@ int pooler_init(uv_loop_t *loop, struct cfg *cfg, const char *config_path)
 	{
 		char err[512];
 
-		if (pooler_tls_load(cfg, err, sizeof(err)) != 0) {
+		if (pooler_tls_load(cfg, err, sizeof(err)) != 0 ||
+		    param_registry_init(cfg->track_extra_parameters, err, sizeof(err)) != 0) {
 			log_error("%s", err);
 			return -1;
 		}
@@ -374,6 +376,7 @@ static void pooler_on_signal(uv_signal_t *h, int signum)
 void pooler_cleanup(void)
 {
 	pool_free_all();
+	param_registry_free();
 	tls_ctx_free(g_pooler.client_tls);
 	tls_ctx_free(g_pooler.server_tls);
 	g_pooler.client_tls = NULL;

@@ -54,6 +54,7 @@ static void server_on_drained(struct conn *conn);
 static void server_on_closed(struct conn *conn);
 
 static enum conn_rc server_on_tls_ready(struct conn *conn);
+static void server_note_param(struct server *s, struct client *c, const struct proto_msg *m);
 static bool server_wants_tls(const struct server *s);
 static void server_send_ssl_request(struct server *s);
 static enum conn_rc server_login_fail(struct server *s, const char *sqlstate, const char *msg);
@@ -142,7 +143,8 @@ static bool server_transition_ok(enum server_state from, enum server_state to)
 	case SERVER_CONNECTING:
 		return to == SERVER_LOGIN;
 	case SERVER_LOGIN:
-		return to == SERVER_IDLE || to == SERVER_ACTIVE;
+		/* RESETTING: its first client's parameters are set first. */
+		return to == SERVER_IDLE || to == SERVER_ACTIVE || to == SERVER_RESETTING;
 	case SERVER_IDLE:
 		return to == SERVER_ACTIVE || to == SERVER_RESETTING;
 	case SERVER_ACTIVE:
@@ -151,7 +153,8 @@ static bool server_transition_ok(enum server_state from, enum server_state to)
 	case SERVER_CANCELING:
 		return to == SERVER_IDLE || to == SERVER_ACTIVE;
 	case SERVER_RESETTING:
-		return to == SERVER_IDLE || to == SERVER_ACTIVE;
+		/* RESETTING again: a reset is followed by the next client's SETs. */
+		return to == SERVER_IDLE || to == SERVER_ACTIVE || to == SERVER_RESETTING;
 	case SERVER_CLOSED:
 		return false;
 	}
@@ -718,9 +721,59 @@ bool server_start_check(struct server *s)
 		return false;
 	}
 	server_set_state(s, SERVER_RESETTING);
+	s->resets_owed = 1;
 	s->checking = true;
 	s->pool->checking_servers++;
 	return true;
+}
+
+/* Counts and logs what a client left behind, naming it for the operator. */
+static void server_count_leaks(struct server *s, struct client *c, unsigned leaks)
+{
+	struct pool *p = s->pool;
+	char who[160] = "a client that has left";
+	char what[128] = "";
+
+	if (c)
+		client_ident(c, who, sizeof(who));
+	for (int i = 0; i < PARAM_LEAK_KINDS; i++) {
+		if (!(leaks & (1u << i)))
+			continue;
+		p->leaks.by_kind[i]++;
+		p->leaks.last_kind = 1u << i;
+		snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s",
+			 what[0] ? ", " : "", param_leak_str(1u << i));
+	}
+	p->leaks.resets++;
+	p->leaks.last_at_us = util_wall_us();
+	util_strlcpy(p->leaks.last_client, who, sizeof(p->leaks.last_client));
+	log_info("%s left session state (%s) on server pid %u in %s mode; resetting it before "
+		 "reuse", who, what, s->be_pid, cfg_pool_mode_str(p->mode));
+}
+
+/*
+ * Session state outlives the transaction that made it; the next client
+ * of this server must not inherit it. DISCARD ALL drops settings,
+ * prepared statements, temporary objects, cursors and LISTENs; advisory
+ * locks need their own call. Two queries, since DISCARD ALL refuses to
+ * run inside the implicit transaction of a multi-statement string.
+ */
+static void server_clean_leaks(struct server *s, struct client *c, unsigned leaks)
+{
+	struct proto_buf b;
+
+	server_count_leaks(s, c, leaks);
+	proto_buf_init(&b, 256);
+	proto_build_query(&b, "DISCARD ALL");
+	proto_build_query(&b, "SELECT pg_advisory_unlock_all()");
+	if (conn_send_buf(&s->conn, &b) < 0) {
+		proto_buf_free(&b);
+		server_close(s, "could not send the session-state reset");
+		return;
+	}
+	proto_buf_free(&b);
+	server_set_state(s, SERVER_RESETTING);
+	s->resets_owed = 2;
 }
 
 void server_release(struct server *s, enum server_release_kind how)
@@ -729,7 +782,11 @@ void server_release(struct server *s, enum server_release_kind how)
 	const char *reset = g_pooler.cfg->server_reset_query;
 	bool busy = c && c->outstanding > 0;
 
+	unsigned leaks = s->leaks | (c ? c->leaks : 0);
+
+	s->leaks = 0;
 	if (c) {
+		c->leaks = 0;
 		s->client = NULL;
 		client_unlinked(c);
 	}
@@ -756,6 +813,11 @@ void server_release(struct server *s, enum server_release_kind how)
 			return;
 		}
 		server_set_state(s, SERVER_RESETTING);
+		s->resets_owed = 1;
+		return;
+	}
+	if (leaks && s->pool->mode != POOL_MODE_SESSION) {
+		server_clean_leaks(s, c, leaks);
 		return;
 	}
 	pool_server_ready(s);
@@ -864,6 +926,13 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *
 			c->copy_in = true;
 		} else if (m.type == PROTO_BE_COMMAND_COMPLETE) {
 			c->copy_in = false;
+			if (m.whole)
+				s->leaks |= param_leak_from_tag(m.body, m.body_len);
+		} else if (m.type == PROTO_BE_PARAMETER_STATUS) {
+			if (!m.whole && m.total <= iobuf_size())
+				break; /* small: wait for all of it */
+			if (m.whole)
+				server_note_param(s, c, &m);
 		}
 		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
 	}
@@ -947,6 +1016,77 @@ static enum conn_rc server_idle_data(struct server *s)
 }
 
 /* Answers to server_reset_query are swallowed until ReadyForQuery. */
+/* A tracked parameter the server reports: the server's value, and the
+ * linked client's too (it asked for it, or it changed under it). */
+static void server_note_param(struct server *s, struct client *c, const struct proto_msg *m)
+{
+	const char *name;
+	const char *value;
+	int idx;
+
+	if (!param_parse_status(m->body, m->body_len, &name, &value))
+		return;
+	idx = param_index(name);
+	if (idx < 0)
+		return;
+	param_set_value(&s->params, idx, value);
+	if (!c)
+		return;
+	param_set_value(&c->params, idx, value);
+	if (strcmp(param_name(idx), "application_name") == 0) {
+		free(c->app_name); /* SHOW CLIENTS shows the current one */
+		c->app_name = value[0] ? xstrdup(value) : NULL;
+	}
+}
+
+/* The SET query for a waiting client failed: the client hears why. */
+static void server_note_sync_error(struct server *s, const struct proto_msg *m)
+{
+	struct proto_error_fields ef;
+
+	if (s->sync_error[0] || !proto_parse_error(m->body, m->body_len, &ef))
+		return;
+	snprintf(s->sync_error, sizeof(s->sync_error), "%s", ef.message ? ef.message : "SET failed");
+	snprintf(s->sync_sqlstate, sizeof(s->sync_sqlstate), "%s",
+		 ef.sqlstate ? ef.sqlstate : "22023");
+}
+
+/* Every RESETTING query has answered: the server goes to its next user. */
+static enum conn_rc server_reset_done(struct server *s)
+{
+	struct client *c = s->sync_client;
+
+	if (s->checking) {
+		s->checking = false;
+		s->pool->checking_servers--;
+		s->last_used_us = util_now_us(); /* it just proved alive */
+	}
+	if (!c) {
+		pool_server_ready(s);
+		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+	}
+	s->sync_client = NULL;
+	c->sync_server = NULL;
+	if (s->sync_error[0]) {
+		/* The SETs ran as one implicit transaction, rolled back whole:
+		 * the server is as it was and serves the next client. */
+		client_fatal(c, s->sync_sqlstate, "%s", s->sync_error);
+		s->sync_error[0] = '\0';
+		pool_server_ready(s);
+	} else if (c->state == CLIENT_WAITING) {
+		server_link(s, c);
+		(void)client_resume(c);
+	} else {
+		pool_server_ready(s);
+	}
+	return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+}
+
+/*
+ * Answers to pgmux's own queries (server_reset_query, server_check_query,
+ * the session-state reset, a client's SETs) are swallowed until the
+ * ReadyForQuery of the last one; tracked parameters they change are noted.
+ */
 static enum conn_rc server_reset_data(struct server *s)
 {
 	struct iobuf *b = s->conn.rbuf;
@@ -959,11 +1099,24 @@ static enum conn_rc server_reset_data(struct server *s)
 
 		if (rc == PROTO_FRAME_NEED_MORE)
 			break;
-		if (rc != PROTO_FRAME_OK || m.type == PROTO_BE_ERROR_RESPONSE) {
+		if (rc != PROTO_FRAME_OK ||
+		    (m.type == PROTO_BE_ERROR_RESPONSE && !s->sync_client)) {
 			server_close(s, s->checking ? "server_check_query failed" :
 						      "server_reset_query failed");
 			return CONN_CLOSED;
 		}
+		if ((m.type == PROTO_BE_PARAMETER_STATUS || m.type == PROTO_BE_ERROR_RESPONSE) &&
+		    !m.whole) {
+			if (m.total > iobuf_size()) {
+				server_close(s, "oversized message during reset");
+				return CONN_CLOSED;
+			}
+			break;
+		}
+		if (m.type == PROTO_BE_PARAMETER_STATUS)
+			server_note_param(s, NULL, &m);
+		else if (m.type == PROTO_BE_ERROR_RESPONSE)
+			server_note_sync_error(s, &m);
 		if (m.type != PROTO_BE_READY_FOR_QUERY) {
 			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
 			continue;
@@ -972,19 +1125,35 @@ static enum conn_rc server_reset_data(struct server *s)
 			break;
 		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
 		b->start = (uint32_t)pos;
+		if (s->resets_owed > 1) {
+			s->resets_owed--;
+			continue;
+		}
+		s->resets_owed = 0;
 		if (!proto_parse_ready_for_query(m.body, m.body_len, &st) || st != PROTO_TX_IDLE ||
 		    iobuf_len(b) > 0) {
 			server_close(s, "server not idle after reset");
 			return CONN_CLOSED;
 		}
 		s->tx_status = st;
-		if (s->checking)
-			s->last_used_us = util_now_us(); /* it just proved alive */
-		pool_server_ready(s);
-		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+		return server_reset_done(s);
 	}
 	b->start = (uint32_t)pos;
 	return CONN_OK;
+}
+
+bool server_start_sync(struct server *s, struct client *c, struct proto_buf *q)
+{
+	if (conn_send_buf(&s->conn, q) < 0) {
+		server_close(s, "could not send the client's parameters");
+		return false;
+	}
+	server_set_state(s, SERVER_RESETTING);
+	s->resets_owed = 1;
+	s->sync_client = c;
+	s->sync_error[0] = '\0';
+	c->sync_server = s;
+	return true;
 }
 
 enum conn_rc server_resume(struct server *s)
@@ -1088,6 +1257,11 @@ void server_close(struct server *s, const char *fmt, ...)
 	cancel_forget_server(s);
 	if (s->authq)
 		authq_server_closed(s);
+	if (s->sync_client) {
+		/* It keeps waiting, now for any server. */
+		s->sync_client->sync_server = NULL;
+		s->sync_client = NULL;
+	}
 	server_set_state(s, SERVER_CLOSED);
 	conn_close(&s->conn);
 }
@@ -1098,6 +1272,7 @@ static void server_on_closed(struct conn *conn)
 	struct pool *p = s->pool;
 
 	server_free_login(s);
+	param_set_clear(&s->params);
 	free(s);
 	g_pooler.server_count--;
 	if (g_pooler.run_state != POOLER_SHUTDOWN_NOW) {

@@ -14,6 +14,7 @@
 
 #include "conn.h"
 #include "list.h"
+#include "params.h"
 
 struct pool;
 struct client;
@@ -49,6 +50,12 @@ struct server {
 	uint8_t tx_status;          /* last ReadyForQuery status */
 	bool close_needed;          /* RECONNECT/RELOAD: close instead of reusing */
 	bool checking;              /* RESETTING for server_check_query */
+	uint8_t resets_owed;        /* ReadyForQuery still due to RESETTING queries */
+	struct client *sync_client; /* RESETTING: SETs run for this waiting client */
+	struct param_set params;    /* tracked parameters as this server has them */
+	unsigned leaks;             /* enum param_leak bits seen in its answers */
+	char sync_error[256];       /* why the client's SET failed, "" if not */
+	char sync_sqlstate[6];
 	uint32_t cancels_in_flight; /* CancelRequests for it PostgreSQL has not taken */
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t last_used_us;      /* monotonic */
@@ -79,6 +86,11 @@ bool server_check_due(const struct server *s);
 /* Sends server_check_query; the server is handed out once it answers.
  * Returns false if it could not be sent (the server is then closed). */
 bool server_start_check(struct server *s);
+/*
+ * Runs the SET query q (params.h) on idle s for waiting client c, then
+ * links them. Returns false if it could not be sent (s is then closed).
+ */
+bool server_start_sync(struct server *s, struct client *c, struct proto_buf *q);
 /* Processes server bytes that arrived while data was held (after link). */
 enum conn_rc server_resume(struct server *s);
 /*

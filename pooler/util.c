@@ -35,6 +35,15 @@ void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
+void *xrealloc(void *old, size_t n)
+{
+	void *p = realloc(old, n ? n : 1);
+
+	if (!p)
+		oom(n);
+	return p;
+}
+
 char *xstrdup(const char *s)
 {
 	char *p = strdup(s);

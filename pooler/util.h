@@ -10,6 +10,7 @@
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *old, size_t n);
 char *xstrdup(const char *s);
 /* Monotonic microseconds (libuv's hrtime / 1000). */
 uint64_t util_now_us(void);

@@ -57,6 +57,7 @@ set(PGMUX_IT_TESTS
   server_failures:180
   transaction_timeouts:90
   tls:120
+  session_state:90
   cancel:120
   slow_reader:120)
 

@@ -59,7 +59,8 @@ set(PGMUX_IT_TESTS
   tls:120
   session_state:90
   cancel:120
-  slow_reader:120)
+  slow_reader:120
+  set_isolation:120)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})
@@ -85,3 +86,58 @@ if(TARGET pgmux-load)
   target_compile_definitions(it_load PRIVATE PGMUX_LOAD_BIN="$<TARGET_FILE:pgmux-load>")
   add_dependencies(it_load pgmux-load)
 endif()
+
+# Real client drivers (test/drivers/, label "drivers"): one ctest per driver,
+# each running `it_drivers <driver>`, which starts pgmux in transaction mode
+# (pool 5) and the driver's script with 200 connections. Node packages come
+# from test/drivers/node/package-lock.json (npm ci in scripts/deps.sh);
+# Python drivers from Debian (/usr/bin/python3).
+get_filename_component(PGMUX_DRIVERS_DIR ${PGMUX_IT_SRC}/../drivers ABSOLUTE)
+add_executable(it_drivers ${PGMUX_IT_SRC}/test_drivers.c)
+target_link_libraries(it_drivers PRIVATE pgmux_it_harness)
+target_compile_definitions(it_drivers PRIVATE
+  PGMUX_DRIVERS_DIR="${PGMUX_DRIVERS_DIR}")
+if(TARGET pgmux)
+  add_dependencies(it_drivers pgmux)
+endif()
+foreach(driver pg_named postgres_js psycopg2 psycopg3 asyncpg)
+  add_test(NAME drivers_${driver} COMMAND it_drivers ${driver})
+  set_tests_properties(drivers_${driver} PROPERTIES
+    LABELS "integration;drivers"
+    FIXTURES_REQUIRED pgmux_pg
+    RESOURCE_LOCK pgmux_pg
+    TIMEOUT 300
+    ENVIRONMENT "PGMUX_FIXTURE_ENV=${PGMUX_IT_FIXTURE_DIR}/env")
+endforeach()
+
+# PostgreSQL 15's regression suite subset (shared/pg-regress beside the
+# repository, label "regress") through pgmux in session mode; regress_direct
+# runs it against PostgreSQL as the baseline (in the plain build only: it
+# does not involve pgmux). A missing directory fails the tests, never skips.
+set(PGMUX_PG_REGRESS_DIR "${CMAKE_SOURCE_DIR}/../shared/pg-regress" CACHE PATH
+  "pg_regress input directory (sql/, expected/, data/, schedule)")
+set(PGMUX_PG_REGRESS_BIN
+  "/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress" CACHE FILEPATH
+  "pg_regress from postgresql-server-dev-15")
+get_filename_component(PGMUX_PG_REGRESS_DIR_ABS ${PGMUX_PG_REGRESS_DIR} ABSOLUTE)
+add_executable(it_regress ${PGMUX_IT_SRC}/test_regress.c)
+target_link_libraries(it_regress PRIVATE pgmux_it_harness)
+target_compile_definitions(it_regress PRIVATE
+  PGMUX_PG_REGRESS_DIR="${PGMUX_PG_REGRESS_DIR_ABS}"
+  PGMUX_PG_REGRESS_BIN="${PGMUX_PG_REGRESS_BIN}")
+if(TARGET pgmux)
+  add_dependencies(it_regress pgmux)
+endif()
+set(PGMUX_REGRESS_RUNS regress_pgmux)
+if(NOT PGMUX_SANITIZE)
+  list(APPEND PGMUX_REGRESS_RUNS regress_direct)
+endif()
+foreach(run ${PGMUX_REGRESS_RUNS})
+  add_test(NAME ${run} COMMAND it_regress ${run})
+  set_tests_properties(${run} PROPERTIES
+    LABELS "integration;regress"
+    FIXTURES_REQUIRED pgmux_pg
+    RESOURCE_LOCK pgmux_pg
+    TIMEOUT 480
+    ENVIRONMENT "PGMUX_FIXTURE_ENV=${PGMUX_IT_FIXTURE_DIR}/env")
+endforeach()

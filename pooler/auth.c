@@ -84,13 +84,21 @@ static struct {
 	struct list queued;  /* jobs waiting for a thread-pool slot */
 	unsigned running;    /* jobs on the thread pool */
 	bool inline_jobs;
+	struct list turn;    /* clients whose next login step waits for a new turn */
+	unsigned turn_steps; /* login steps run in the current turn */
+	uint64_t turn_ms;    /* uv_now() of the current turn */
+	uv_idle_t idle;      /* runs g_auth.turn, while it is not empty */
+	bool idle_ready;     /* idle was initialised (and not closed) */
 	uint8_t mock_nonce[16];
 	bool mock_nonce_set;
 } g_auth = {
 	.queued = { .head = { &g_auth.queued.head, &g_auth.queued.head }, .count = 0 },
+	.turn = { .head = { &g_auth.turn.head, &g_auth.turn.head }, .count = 0 },
 };
 
 static void auth_job_done(struct auth_job *j);
+static enum auth_rc auth_begin_step(struct client *c);
+static enum auth_rc auth_message_step(struct client *c, const uint8_t *body, size_t len);
 
 /* ---- secrets and caches ---- */
 
@@ -368,12 +376,19 @@ static void auth_job_submit(struct auth_job *j)
 	auth_jobs_pump();
 }
 
-/* Pauses c until something it waits for calls client_auth_continue. */
+/*
+ * Pauses c until something it waits for calls client_auth_continue. Work
+ * off the loop or on a server (a lookup) may take long: c is not read
+ * meanwhile. A step merely put off to the next loop turn keeps reading (an
+ * honest client sends nothing until answered, and client.c holds what
+ * comes): two epoll_ctl calls per step would cost more than the step.
+ */
 static enum auth_rc auth_pause(struct client *c, enum auth_wait wait)
 {
 	client_auth_state(c)->wait = wait;
 	c->phase = CLIENT_PH_AUTH_WAIT;
-	conn_read_stop(&c->conn);
+	if (wait != AUTH_WAIT_TURN)
+		conn_read_stop(&c->conn);
 	return AUTH_CONTINUE;
 }
 
@@ -381,6 +396,102 @@ static void auth_job_join(struct auth_job *j, struct auth_state *st)
 {
 	st->job = j;
 	list_append(&j->waiters, &st->job_node);
+}
+
+/* ---- one loop turn's share of login work ---- */
+
+/*
+ * A login step costs tens of microseconds; a burst of hundreds arriving in
+ * one loop iteration would hold every running transaction up for all of
+ * them. So each turn runs at most AUTH_STEPS_PER_TURN; later ones wait (in
+ * order) for the next turns. uv_now() marks a new turn when nothing waits;
+ * while something does, the idle callback starts each turn.
+ */
+static bool auth_turn_take(void)
+{
+	uint64_t now = uv_now(g_pooler.loop);
+
+	if (!list_empty(&g_auth.turn))
+		return false; /* first come, first served */
+	if (now != g_auth.turn_ms) {
+		g_auth.turn_ms = now;
+		g_auth.turn_steps = 0;
+	}
+	if (g_auth.turn_steps >= AUTH_STEPS_PER_TURN)
+		return false;
+	g_auth.turn_steps++;
+	return true;
+}
+
+static void auth_on_idle(uv_idle_t *h);
+
+/* Puts c's step (msg: a copy is kept; NULL: auth_begin's) off to a later turn. */
+static enum auth_rc auth_defer(struct client *c, const uint8_t *msg, size_t len)
+{
+	struct auth_state *st = client_auth_state(c);
+
+	st->turn_phase = (int)c->phase;
+	if (msg) {
+		st->turn_msg = xmalloc(len ? len : 1);
+		memcpy(st->turn_msg, msg, len);
+		st->turn_len = len;
+	}
+	list_append(&g_auth.turn, &st->job_node);
+	if (!g_auth.idle_ready) {
+		uv_idle_init(g_pooler.loop, &g_auth.idle);
+		g_auth.idle_ready = true;
+	}
+	uv_idle_start(&g_auth.idle, auth_on_idle);
+	return auth_pause(c, AUTH_WAIT_TURN);
+}
+
+/* Runs the step c waited for; it carries on as any paused client does. */
+static void auth_turn_resume(struct auth_state *st)
+{
+	struct client *c = st->client;
+	uint8_t *msg = st->turn_msg;
+	size_t len = st->turn_len;
+	enum auth_rc rc;
+
+	st->wait = AUTH_WAIT_NONE;
+	st->turn_msg = NULL;
+	st->turn_len = 0;
+	c->phase = (enum client_phase)st->turn_phase;
+	rc = msg ? auth_message_step(c, msg, len) : auth_begin_step(c);
+	if (msg) {
+		OPENSSL_cleanse(msg, len);
+		free(msg);
+	}
+	client_auth_continue(c, rc);
+}
+
+static void auth_on_idle(uv_idle_t *h)
+{
+	(void)h;
+	g_auth.turn_ms = uv_now(g_pooler.loop);
+	g_auth.turn_steps = 0;
+	while (g_auth.turn_steps < AUTH_STEPS_PER_TURN && !list_empty(&g_auth.turn)) {
+		struct list_node *n = list_first(&g_auth.turn);
+		struct auth_state *st = container_of(n, struct auth_state, job_node);
+
+		list_remove(&g_auth.turn, n);
+		g_auth.turn_steps++;
+		if (st->client->state == CLIENT_CLOSED) {
+			st->wait = AUTH_WAIT_NONE; /* auth_forget frees its message */
+			continue;
+		}
+		auth_turn_resume(st);
+	}
+	if (list_empty(&g_auth.turn))
+		uv_idle_stop(&g_auth.idle);
+}
+
+void auth_stop(void)
+{
+	if (!g_auth.idle_ready)
+		return;
+	uv_close((uv_handle_t *)&g_auth.idle, NULL);
+	g_auth.idle_ready = false;
 }
 
 /* ---- messages ---- */
@@ -625,21 +736,32 @@ static void auth_on_lookup(struct authq_waiter *w, const struct authq_result *r)
 enum auth_rc auth_begin(struct client *c, const char *user, const char *database, bool admin)
 {
 	struct auth_state *st = client_auth_state(c);
+
+	st->client = c;
+	/* Copies: the caller's may live in a read buffer. */
+	st->user = xstrdup(user);
+	st->database = xstrdup(database);
+	st->admin = admin;
+	list_node_init(&st->job_node);
+	if (!auth_turn_take())
+		return auth_defer(c, NULL, 0);
+	return auth_begin_step(c);
+}
+
+static enum auth_rc auth_begin_step(struct client *c)
+{
+	struct auth_state *st = client_auth_state(c);
 	const char *stored;
 	struct authq_result r;
 
-	st->client = c;
-	st->user = xstrdup(user); /* the caller's copy may live in a read buffer */
-	st->admin = admin;
-	list_node_init(&st->job_node);
 	if (g_pooler.cfg->auth_type == CFG_AUTH_ANY)
 		return auth_ok(c);
-	stored = auth_file_secret(user);
+	stored = auth_file_secret(st->user);
 	if (stored) {
 		st->stored = xstrdup(stored);
-	} else if (!admin && authq_enabled(database)) {
+	} else if (!st->admin && authq_enabled(st->database)) {
 		st->lookup.done = auth_on_lookup;
-		if (!authq_lookup(database, user, &st->lookup, &r))
+		if (!authq_lookup(st->database, st->user, &st->lookup, &r))
 			return auth_pause(c, AUTH_WAIT_LOOKUP);
 		if (!auth_take_lookup(c, &r))
 			return AUTH_FAILED;
@@ -656,10 +778,19 @@ void auth_forget(struct client *c)
 		list_remove(&st->job->waiters, &st->job_node);
 		st->job = NULL;
 	}
+	if (st->wait == AUTH_WAIT_TURN)
+		list_remove(&g_auth.turn, &st->job_node);
+	if (st->turn_msg) {
+		OPENSSL_cleanse(st->turn_msg, st->turn_len);
+		free(st->turn_msg);
+		st->turn_msg = NULL;
+	}
 	auth_free_str(st->stored);
 	st->stored = NULL;
 	free(st->user);
 	st->user = NULL;
+	free(st->database);
+	st->database = NULL;
 	st->wait = AUTH_WAIT_NONE;
 }
 
@@ -802,9 +933,16 @@ static enum auth_rc auth_scram_final(struct client *c, const uint8_t *body, size
 
 enum auth_rc auth_on_message(struct client *c, const char *user, const uint8_t *body, size_t len)
 {
+	(void)user; /* auth_begin kept it */
+	if (!auth_turn_take())
+		return auth_defer(c, body, len);
+	return auth_message_step(c, body, len);
+}
+
+static enum auth_rc auth_message_step(struct client *c, const uint8_t *body, size_t len)
+{
 	const char *password;
 
-	(void)user; /* auth_begin kept it */
 	switch (c->phase) {
 	case CLIENT_PH_AUTH_CLEARTEXT:
 	case CLIENT_PH_AUTH_MD5:

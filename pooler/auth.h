@@ -7,8 +7,11 @@
  * PBKDF2 never runs on the event loop for a client: SCRAM secrets derived
  * from plain passwords are computed once per user on the libuv thread pool
  * and cached, and a cleartext password checked against a SCRAM secret is
- * hashed there too, the client paused (not read) meanwhile. Unknown users go
- * through the same exchange as known ones and fail the same way (28P01).
+ * hashed there too, the client paused (not read) meanwhile. What is left (a
+ * few HMACs per SCRAM step) is rationed: at most AUTH_STEPS_PER_TURN login
+ * steps per loop iteration, the rest wait for the next one, so a burst of
+ * logins cannot hold up running transactions. Unknown users go through the
+ * same exchange as known ones and fail the same way (28P01).
  */
 #ifndef PGMUX_AUTH_H
 #define PGMUX_AUTH_H
@@ -24,6 +27,9 @@
 struct client;
 struct auth_job;
 
+/* Login steps (startup, each password/SASL message) run per loop turn. */
+#define AUTH_STEPS_PER_TURN 32
+
 enum auth_rc {
 	AUTH_DONE,     /* authenticated */
 	AUTH_CONTINUE, /* a challenge was sent, or the client is paused; wait */
@@ -37,6 +43,7 @@ enum auth_wait {
 	AUTH_WAIT_LOOKUP, /* auth_query */
 	AUTH_WAIT_DERIVE, /* PBKDF2 of the user's plain auth_file password (shared) */
 	AUTH_WAIT_VERIFY, /* PBKDF2 of a cleartext password against a SCRAM secret */
+	AUTH_WAIT_TURN,   /* this loop turn's login steps are used up */
 };
 
 /* State that lives only while a client authenticates (zeroed at start,
@@ -44,6 +51,7 @@ enum auth_wait {
 struct auth_state {
 	struct client *client;
 	char *user;                 /* the login's user name (a copy: owned) */
+	char *database;             /* the database it asked for (a copy: owned) */
 	bool admin;                 /* logging in to the console */
 	char *stored;               /* the user's secret text (owned), NULL: unknown user */
 	bool from_query;            /* stored came from auth_query */
@@ -54,7 +62,10 @@ struct auth_state {
 	enum auth_wait wait;
 	struct authq_waiter lookup; /* AUTH_WAIT_LOOKUP */
 	struct auth_job *job;       /* AUTH_WAIT_DERIVE/VERIFY */
-	struct list_node job_node;  /* in job->waiters */
+	struct list_node job_node;  /* in job->waiters, or the turn queue (AUTH_WAIT_TURN) */
+	int turn_phase;             /* AUTH_WAIT_TURN: the client_phase to resume in */
+	uint8_t *turn_msg;          /* AUTH_WAIT_TURN: the message to handle (owned), */
+	size_t turn_len;            /* NULL: auth_begin's own step */
 };
 
 /*
@@ -89,6 +100,8 @@ int auth_server_scram_first(struct scram_client *sc, const char *user, const cha
 int auth_server_scram_final(struct scram_client *sc, const char *user, const uint8_t *msg,
 			    size_t len, char *out, size_t outcap, size_t *outlen);
 
+/* Shutdown: closes the handle that runs deferred login steps. */
+void auth_stop(void);
 /* RELOAD: drops cached secrets and auth_query answers (not the pass-through
  * keys of logged-in users: their pools may need new servers). */
 void auth_cache_clear(void);

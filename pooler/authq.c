@@ -56,7 +56,7 @@ struct authq_entry {
 	struct pool *pool;     /* the pool it borrows servers from */
 	enum authq_state state;
 	bool cached;           /* in g_authq.by_key (false: failed, or dropped by RELOAD) */
-	bool pinned;           /* authq_lookup holds it: do not free */
+	int pins;              /* held by a caller (authq_lookup, authq_finish): do not free */
 	int attempts;
 	struct server *server; /* RUNNING */
 	struct list_node qnode; /* QUEUED: in g_authq.queue */
@@ -215,7 +215,7 @@ static void authq_entry_free(struct authq_entry *e)
 /* Frees e if nothing needs it any more: answered, not reusable, unheld. */
 static void authq_settle(struct authq_entry *e)
 {
-	if (e->state == AUTHQ_DONE && !e->cached && !e->pinned && list_empty(&e->waiters))
+	if (e->state == AUTHQ_DONE && !e->cached && e->pins == 0 && list_empty(&e->waiters))
 		authq_entry_free(e);
 }
 
@@ -246,7 +246,7 @@ static void authq_finish(struct authq_entry *e, enum authq_status status)
 	log_debug("auth_query for user \"%s\" as %s: %s", e->user, e->where,
 		  status == AUTHQ_FOUND ? "found" : status == AUTHQ_NOT_FOUND ? "no such user" :
 		  "failed");
-	e->pinned = true;
+	e->pins++;
 	authq_result_of(e, &r);
 	while (!list_empty(&e->waiters)) {
 		struct list_node *n = list_first(&e->waiters);
@@ -256,7 +256,7 @@ static void authq_finish(struct authq_entry *e, enum authq_status status)
 		w->entry = NULL;
 		w->done(w, &r);
 	}
-	e->pinned = false;
+	e->pins--;
 	authq_settle(e);
 }
 
@@ -328,9 +328,9 @@ bool authq_lookup(const char *db, const char *user, struct authq_waiter *w,
 		}
 	} else {
 		e = authq_entry_new(&t, user, key, keylen);
-		e->pinned = true;
+		e->pins++;
 		authq_dispatch(e);
-		e->pinned = false;
+		e->pins--;
 		if (e->state == AUTHQ_DONE) {
 			/* Failed at once; FAILED messages are static strings. */
 			authq_result_of(e, r);

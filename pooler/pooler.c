@@ -297,6 +297,7 @@ void pooler_close_everything(void)
 	uv_close((uv_handle_t *)&g_pooler.reaper, NULL);
 	janitor_stop();
 	admin_stop();
+	auth_stop();
 	conn_tls_cleanup();
 }
 

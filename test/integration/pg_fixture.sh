@@ -21,6 +21,20 @@ MD5_PASSWORD=app-md5-pw
 ADMIN_USER=admin
 ADMIN_PASSWORD=admin-pw
 DB=appdb
+# auth_query (test_auth_query.c): AUTH_USER runs pgmux_auth.user_lookup($1), a
+# SECURITY DEFINER function reading pg_authid as PgBouncer's docs recommend,
+# which counts its calls in pgmux_auth.calls; the AQ_* users are in no
+# auth_file: a SCRAM one, an md5 one, one without a password and one whose
+# password expired.
+AUTH_USER=pgmux_auth
+AUTH_PASSWORD=pgmux-auth-pw
+AQ_SCRAM_USER=aq_scram
+AQ_SCRAM_PASSWORD=aq-scram-pw
+AQ_MD5_USER=aq_md5
+AQ_MD5_PASSWORD=aq-md5-pw
+AQ_NOPW_USER=aq_nopw
+AQ_EXPIRED_USER=aq_expired
+AQ_EXPIRED_PASSWORD=aq-expired-pw
 
 die() { echo "pg_fixture: $*" >&2; exit 1; }
 
@@ -75,6 +89,7 @@ start() {
 	cat >"$data/pg_hba.conf" <<-HBA
 	local all all trust
 	host all $MD5_USER 127.0.0.1/32 md5
+	host all $AQ_MD5_USER 127.0.0.1/32 md5
 	host all all 127.0.0.1/32 scram-sha-256
 	HBA
 
@@ -97,13 +112,39 @@ start() {
 	SET password_encryption = 'scram-sha-256';
 	CREATE ROLE $APP_USER LOGIN PASSWORD '$APP_PASSWORD';
 	CREATE ROLE $ADMIN_USER LOGIN PASSWORD '$ADMIN_PASSWORD';
+	CREATE ROLE $AUTH_USER LOGIN PASSWORD '$AUTH_PASSWORD';
+	CREATE ROLE $AQ_SCRAM_USER LOGIN PASSWORD '$AQ_SCRAM_PASSWORD';
+	CREATE ROLE $AQ_NOPW_USER LOGIN;
+	CREATE ROLE $AQ_EXPIRED_USER LOGIN PASSWORD '$AQ_EXPIRED_PASSWORD'
+		VALID UNTIL '2000-01-01';
 	SET password_encryption = 'md5';
 	CREATE ROLE $MD5_USER LOGIN PASSWORD '$MD5_PASSWORD';
+	CREATE ROLE $AQ_MD5_USER LOGIN PASSWORD '$AQ_MD5_PASSWORD';
 	RESET password_encryption;
 	CREATE DATABASE $DB OWNER $APP_USER;
 	\\c $DB
-	GRANT ALL ON SCHEMA public TO $MD5_USER, $ADMIN_USER;
+	GRANT ALL ON SCHEMA public TO $MD5_USER, $ADMIN_USER, $AQ_SCRAM_USER, $AQ_MD5_USER;
 	SQL
+	for db in "$DB" postgres; do
+		as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" \
+			-U "$SUPER_USER" -d "$db" >/dev/null <<-SQL
+		CREATE SCHEMA pgmux_auth;
+		CREATE TABLE pgmux_auth.calls (n bigint NOT NULL);
+		INSERT INTO pgmux_auth.calls VALUES (0);
+		CREATE FUNCTION pgmux_auth.user_lookup(i_username text)
+			RETURNS TABLE (uname text, phash text)
+			LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS \$f\$
+		BEGIN
+			UPDATE pgmux_auth.calls SET n = n + 1;
+			RETURN QUERY SELECT rolname::text,
+				CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END
+				FROM pg_authid WHERE rolname = i_username AND rolcanlogin;
+		END \$f\$;
+		REVOKE ALL ON FUNCTION pgmux_auth.user_lookup(text) FROM PUBLIC;
+		GRANT USAGE ON SCHEMA pgmux_auth TO $AUTH_USER;
+		GRANT EXECUTE ON FUNCTION pgmux_auth.user_lookup(text) TO $AUTH_USER;
+		SQL
+	done
 
 	cat >"$dir/env.tmp" <<-ENV
 	PGFIX_HOST=127.0.0.1
@@ -122,6 +163,15 @@ start() {
 	PGFIX_MD5_PASSWORD=$MD5_PASSWORD
 	PGFIX_ADMIN_USER=$ADMIN_USER
 	PGFIX_ADMIN_PASSWORD=$ADMIN_PASSWORD
+	PGFIX_AUTH_USER=$AUTH_USER
+	PGFIX_AUTH_PASSWORD=$AUTH_PASSWORD
+	PGFIX_AQ_SCRAM_USER=$AQ_SCRAM_USER
+	PGFIX_AQ_SCRAM_PASSWORD=$AQ_SCRAM_PASSWORD
+	PGFIX_AQ_MD5_USER=$AQ_MD5_USER
+	PGFIX_AQ_MD5_PASSWORD=$AQ_MD5_PASSWORD
+	PGFIX_AQ_NOPW_USER=$AQ_NOPW_USER
+	PGFIX_AQ_EXPIRED_USER=$AQ_EXPIRED_USER
+	PGFIX_AQ_EXPIRED_PASSWORD=$AQ_EXPIRED_PASSWORD
 	ENV
 	mv "$dir/env.tmp" "$dir/env"
 	echo "pg_fixture: PostgreSQL $("$PGBIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$port, data in $data"

@@ -1,8 +1,11 @@
 /*
  * test_auth.c: client authentication against the auth_file and login errors:
- * md5 and scram-sha-256 with plain, md5 and SCRAM secrets, wrong passwords
- * (28P01), unknown databases (3D000, listed and via the "*" fallback),
- * server-side md5 login, and 2,000 simultaneous SCRAM logins.
+ * trust (the user must be listed), plain, md5 and scram-sha-256 with plain,
+ * md5 and SCRAM secrets, wrong passwords and unknown users (28P01), unknown
+ * databases (3D000, listed and via the "*" fallback), server-side md5 login,
+ * PostgreSQL's own SCRAM secret in the auth_file logging in to the server by
+ * pass-through (and refused with another salt), and 2,000 simultaneous SCRAM
+ * logins.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +222,139 @@ static void test_auth_scram_with_plain_and_scram_secrets(void **state)
 	assert_libpq_user(&p, fx->db, "u_scram", "pw-scram", fx->app_user);
 	assert_libpq_user(&p, "md5db", "u_scram", "pw-scram", fx->md5_user);
 	harness_pooler_stop(&p, 20);
+}
+
+/* As PgBouncer: trust asks for no password, but only listed users get in. */
+static void test_auth_trust_needs_a_listed_user(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = { .settings = "auth_type = trust\n" };
+	struct harness_pooler p;
+
+	harness_pooler_start(&p, &cfg);
+	assert_login_ok(p.port, fx->db, fx->app_user, "not-checked", "trust");
+	assert_login_refused(p.port, fx->db, "no_such_user", "", "28P01");
+	assert_libpq_user(&p, fx->db, fx->app_user, "", fx->app_user);
+	harness_pooler_stop(&p, 20);
+}
+
+static void test_auth_plain_with_plain_md5_and_scram_secrets(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = { .settings = "auth_type = plain\n" };
+	struct harness_pooler p;
+	char users[2048], dbs[1024];
+
+	secrets_userlist(users, sizeof(users));
+	forced_user_databases(dbs, sizeof(dbs));
+	cfg.userlist = users;
+	cfg.databases = dbs;
+	harness_pooler_start(&p, &cfg);
+
+	assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "cleartext");
+	assert_login_ok(p.port, fx->db, "u_md5", "pw-md5", "cleartext");
+	/* Checked against the SCRAM secret off the event loop. */
+	assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "cleartext");
+	assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01");
+	assert_login_refused(p.port, fx->db, "u_md5", "bad", "28P01");
+	assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01");
+	assert_login_refused(p.port, fx->db, "no_such_user", "bad", "28P01");
+	assert_libpq_user(&p, fx->db, "u_scram", "pw-scram", fx->app_user);
+	harness_pooler_stop(&p, 20);
+}
+
+/* PostgreSQL's stored secret for user, as a superuser reads it. */
+static char *pg_secret(const char *user)
+{
+	PGconn *s = harness_connect_pg_super("postgres");
+	char sql[256];
+	char *v;
+
+	harness_fmt(sql, sizeof(sql), "SELECT rolpassword FROM pg_authid WHERE rolname = '%s'",
+		    user);
+	v = harness_scalar(s, sql);
+	PQfinish(s);
+	assert_non_null(v);
+	return v;
+}
+
+/*
+ * The auth_file holds PostgreSQL's own SCRAM secret for app and no password:
+ * pgmux logs in to PostgreSQL with the keys of the client's exchange, for
+ * every new server connection, under scram-sha-256 and under plain.
+ */
+static void test_auth_file_scram_secret_logs_in_by_passthrough(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	static const char *const types[] = { "auth_type = scram-sha-256\n",
+					     "auth_type = plain\n" };
+	struct harness_pooler_cfg cfg = { 0 };
+	struct harness_pooler p;
+	char users[1024];
+	char *secret = pg_secret(fx->app_user);
+	size_t i;
+
+	assert_true(strncmp(secret, "SCRAM-SHA-256$", 14) == 0);
+	harness_fmt(users, sizeof(users), "\"%s\" \"%s\"\n\"%s\" \"%s\"\n", fx->app_user,
+		    secret, fx->admin_user, fx->admin_password);
+	cfg.userlist = users;
+	for (i = 0; i < 2; i++) {
+		PGconn *a, *b, *super;
+
+		cfg.settings = types[i];
+		harness_wait_no_server_conns(fx->db, fx->app_user, 15);
+		harness_pooler_start(&p, &cfg);
+		assert_login_refused(p.port, fx->db, fx->app_user, "bad", "28P01");
+		/* Two transactions at once: two server logins, both by pass-through. */
+		a = harness_connect_pooler(&p, fx->db, fx->app_user, fx->app_password);
+		b = harness_connect_pooler(&p, fx->db, fx->app_user, fx->app_password);
+		harness_exec(a, "BEGIN");
+		harness_exec(b, "BEGIN");
+		harness_exec(a, "SELECT 1");
+		harness_exec(b, "SELECT 1");
+		super = harness_connect_pg_super(NULL);
+		assert_int_equal(harness_count_server_conns(super, fx->db, fx->app_user), 2);
+		PQfinish(super);
+		harness_exec(a, "COMMIT");
+		harness_exec(b, "COMMIT");
+		PQfinish(a);
+		PQfinish(b);
+		harness_pooler_stop(&p, 20);
+	}
+	free(secret);
+}
+
+/*
+ * A SCRAM secret for the right password but another salt verifies the
+ * client, yet its keys cannot be PostgreSQL's: the server login is refused
+ * with a reason, not retried with a guess (PgBouncer documents the same
+ * limit: "the SCRAM secrets are identical in PgBouncer and the server").
+ */
+static void test_auth_file_scram_secret_with_other_salt_cannot_pass_through(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = { .settings = "auth_type = scram-sha-256\n" };
+	struct harness_pooler p;
+	struct harness_login l;
+	PGconn *s = harness_connect_pg_super("postgres");
+	char *other = PQencryptPasswordConn(s, fx->app_password, fx->app_user, "scram-sha-256");
+	char users[1024];
+
+	assert_non_null(other);
+	harness_fmt(users, sizeof(users), "\"%s\" \"%s\"\n\"%s\" \"%s\"\n", fx->app_user,
+		    other, fx->admin_user, fx->admin_password);
+	cfg.userlist = users;
+	harness_wait_no_server_conns(fx->db, fx->app_user, 15);
+	harness_pooler_start(&p, &cfg);
+	harness_raw_login(p.port, fx->db, fx->app_user, fx->app_password, &l);
+	print_message("login with a foreign salt: ok %d sqlstate %s: %s\n", l.ok, l.sqlstate,
+		      l.message);
+	assert_false(l.ok);
+	assert_string_equal(l.sqlstate, "28P01");
+	assert_non_null(strstr(l.message, "salt"));
+	harness_pooler_stop(&p, 20);
+	PQfreemem(other);
+	PQfinish(s);
 }
 
 /* ---- 2,000 simultaneous SCRAM logins, raw protocol ------------------------ */
@@ -627,6 +763,14 @@ int main(void)
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_auth_scram_with_plain_and_scram_secrets,
 					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_trust_needs_a_listed_user, harness_teardown),
+		cmocka_unit_test_teardown(test_auth_plain_with_plain_md5_and_scram_secrets,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_file_scram_secret_logs_in_by_passthrough,
+					  harness_teardown),
+		cmocka_unit_test_teardown(
+			test_auth_file_scram_secret_with_other_salt_cannot_pass_through,
+			harness_teardown),
 		cmocka_unit_test_teardown(test_auth_2000_simultaneous_scram_logins_within_5s,
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_auth_2000_libpq_async_scram_logins_succeed_cheaply,

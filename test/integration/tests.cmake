@@ -40,6 +40,7 @@ set(PGMUX_IT_TESTS
   tx_pool:240
   session_pool:60
   auth:180
+  auth_query:300
   psql:120
   pgbench:240
   lifecycle:120

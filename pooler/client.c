@@ -1179,6 +1179,21 @@ static enum conn_rc client_forward(struct client *c)
  * An idle client sent bytes. Nothing is taken from the pool until a whole
  * header is here and it is not a Terminate.
  */
+/*
+ * Holds a waiting client's bytes until there is a server. Reading stays
+ * on, so waiting costs no epoll_ctl calls; a client whose bytes fill its
+ * whole buffer (a request pipelined ahead of its answer, say a COPY's data
+ * sent with the COPY) is paused until client_resume, not treated as
+ * sending an oversized message.
+ */
+static void client_hold(struct client *c)
+{
+	struct iobuf *b = c->conn.rbuf;
+
+	if (b && b->end == iobuf_size())
+		conn_read_stop(&c->conn);
+}
+
 static enum conn_rc client_idle_data(struct client *c)
 {
 	struct iobuf *b = c->conn.rbuf;
@@ -1202,8 +1217,12 @@ static enum conn_rc client_idle_data(struct client *c)
 		return CONN_CLOSED;
 	}
 acquire:
-	if (!pool_acquire(c->pool, c)) /* queued (its bytes wait in rbuf), or refused */
-		return c->state == CLIENT_CLOSED ? CONN_CLOSED : CONN_OK;
+	if (!pool_acquire(c->pool, c)) { /* queued (its bytes wait in rbuf), or refused */
+		if (c->state == CLIENT_CLOSED)
+			return CONN_CLOSED;
+		client_hold(c);
+		return CONN_OK;
+	}
 	return client_forward(c);
 }
 
@@ -1236,13 +1255,7 @@ static enum conn_rc client_on_data(struct conn *conn)
 		return admin_on_data(c);
 	case CLIENT_WELCOME:
 	case CLIENT_WAITING:
-		/*
-		 * Hold the bytes until there is a server. Reading stays on, so
-		 * waiting costs no epoll_ctl calls; only a client that fills
-		 * its whole buffer while waiting is paused.
-		 */
-		if (conn->rbuf->end == iobuf_size())
-			conn_read_stop(conn);
+		client_hold(c);
 		return CONN_OK;
 	case CLIENT_CLOSED:
 		return CONN_CLOSED;

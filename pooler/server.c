@@ -1114,7 +1114,7 @@ static enum conn_rc server_reset_data(struct server *s)
 			break;
 		}
 		if (m.type == PROTO_BE_PARAMETER_STATUS)
-			server_note_param(s, NULL, &m);
+			server_note_param(s, s->sync_client, &m); /* its SETs, as the server spells them */
 		else if (m.type == PROTO_BE_ERROR_RESPONSE)
 			server_note_sync_error(s, &m);
 		if (m.type != PROTO_BE_READY_FOR_QUERY) {

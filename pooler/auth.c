@@ -9,7 +9,8 @@
  *   side: the ClientKey of a SCRAM exchange (pass-through) and secrets from
  *   auth_query (md5 pass-the-hash). Memory only, cleansed when freed;
  * - server_keys: SCRAM keys for plain passwords used to log in to
- *   PostgreSQL, one PBKDF2 per (user, salt, iterations).
+ *   PostgreSQL, one PBKDF2 per (user, salt, iterations), also on the thread
+ *   pool, the server logins of the user waiting for it.
  *
  * Unknown users go through the same exchange as known ones (a mock SCRAM
  * secret or md5 hash) and fail with the same 28P01, so the answer never
@@ -59,16 +60,26 @@ struct auth_server_keys {
 	char *user;
 	uint8_t pw_digest[SHA256_DIGEST_LENGTH];
 	struct scram_params params;
-	struct scram_keys keys;
+	struct scram_keys keys; /* valid once job is NULL */
+	struct auth_job *job;   /* PBKDF2 still running */
 	UT_hash_handle hh;
+};
+
+/* What a job computes keys for. */
+enum auth_job_kind {
+	AUTH_JOB_DERIVE,      /* a client SCRAM secret from an auth_file password */
+	AUTH_JOB_VERIFY,      /* a cleartext password against a SCRAM secret */
+	AUTH_JOB_SERVER_KEYS, /* a server login's keys for a plain password */
 };
 
 /* One PBKDF2 run on the thread pool. The worker touches nothing else. */
 struct auth_job {
 	uv_work_t req;
-	enum auth_wait kind;          /* DERIVE or VERIFY */
+	enum auth_job_kind kind;
 	struct list_node node;        /* in g_auth.queued until it starts */
 	struct list waiters;          /* struct auth_state.job_node */
+	struct list server_waiters;   /* struct auth_server_wait.node */
+	struct auth_server_keys *keys_entry; /* SERVER_KEYS: the cache entry, or NULL */
 	char *password;               /* input; cleansed when done */
 	struct scram_params params;   /* input */
 	int rc;                       /* output */
@@ -97,6 +108,8 @@ static struct {
 };
 
 static void auth_job_done(struct auth_job *j);
+static void auth_server_keys_done(struct auth_job *j);
+static void auth_server_keys_free(struct auth_server_keys *k);
 static enum auth_rc auth_begin_step(struct client *c);
 static enum auth_rc auth_message_step(struct client *c, const uint8_t *body, size_t len);
 
@@ -271,10 +284,7 @@ void auth_cache_clear(void)
 	}
 	HASH_ITER(hh, g_auth.server_keys, k, ktmp)
 	{
-		HASH_DEL(g_auth.server_keys, k);
-		free(k->user);
-		OPENSSL_cleanse(k, sizeof(*k));
-		free(k);
+		auth_server_keys_free(k);
 	}
 	authq_cache_clear();
 }
@@ -309,7 +319,7 @@ static unsigned auth_jobs_max(void)
 	return n > 2 ? n / 2 : 1;
 }
 
-static struct auth_job *auth_job_new(enum auth_wait kind, const char *password,
+static struct auth_job *auth_job_new(enum auth_job_kind kind, const char *password,
 				     const struct scram_params *params)
 {
 	struct auth_job *j = xcalloc(1, sizeof(*j));
@@ -319,6 +329,7 @@ static struct auth_job *auth_job_new(enum auth_wait kind, const char *password,
 	j->params = *params;
 	list_node_init(&j->node);
 	list_init(&j->waiters);
+	list_init(&j->server_waiters);
 	return j;
 }
 
@@ -357,7 +368,8 @@ static void auth_jobs_pump(void)
 			container_of(list_first(&g_auth.queued), struct auth_job, node);
 
 		list_remove(&g_auth.queued, &j->node);
-		if (list_empty(&j->waiters) && !j->entry) {
+		if (list_empty(&j->waiters) && list_empty(&j->server_waiters) && !j->entry &&
+		    !j->keys_entry) {
 			auth_job_free(j); /* everyone who wanted it left */
 			continue;
 		}
@@ -625,7 +637,7 @@ static enum auth_rc auth_derive(struct client *c)
 		OPENSSL_cleanse(&keys, sizeof(keys));
 		return auth_send_sasl(c);
 	}
-	d->job = auth_job_new(AUTH_WAIT_DERIVE, st->stored, &params);
+	d->job = auth_job_new(AUTH_JOB_DERIVE, st->stored, &params);
 	d->job->entry = d;
 	auth_job_join(d->job, st);
 	auth_job_submit(d->job);
@@ -821,7 +833,7 @@ static enum auth_rc auth_verify_scram(struct client *c, const char *password)
 		return auth_fail(c, "unusable SCRAM secret");
 	scram_secret_params(&st->secret, &params);
 	if (!g_auth.inline_jobs) {
-		j = auth_job_new(AUTH_WAIT_VERIFY, password, &params);
+		j = auth_job_new(AUTH_JOB_VERIFY, password, &params);
 		auth_job_join(j, st);
 		auth_job_submit(j);
 		return auth_pause(c, AUTH_WAIT_VERIFY);
@@ -1007,7 +1019,11 @@ static void auth_verify_resume(struct auth_state *st, const struct auth_job *j)
 
 static void auth_job_done(struct auth_job *j)
 {
-	if (j->kind == AUTH_WAIT_DERIVE && j->entry) {
+	if (j->kind == AUTH_JOB_SERVER_KEYS) {
+		auth_server_keys_done(j);
+		return;
+	}
+	if (j->kind == AUTH_JOB_DERIVE && j->entry) {
 		struct auth_derived *d = j->entry;
 		struct auth_state tmp;
 
@@ -1026,7 +1042,7 @@ static void auth_job_done(struct auth_job *j)
 
 		list_remove(&j->waiters, n);
 		st->job = NULL;
-		if (j->kind == AUTH_WAIT_DERIVE)
+		if (j->kind == AUTH_JOB_DERIVE)
 			auth_derive_resume(st, j);
 		else
 			auth_verify_resume(st, j);
@@ -1066,9 +1082,54 @@ int auth_server_scram_first(struct scram_client *sc, const char *user, const cha
 					      outlen);
 }
 
-/* The keys for a plain password and a server's salt: cached per user. */
+static void auth_server_keys_free(struct auth_server_keys *k)
+{
+	HASH_DEL(g_auth.server_keys, k);
+	if (k->job)
+		k->job->keys_entry = NULL; /* it finishes for its waiters only */
+	free(k->user);
+	OPENSSL_cleanse(k, sizeof(*k));
+	free(k);
+}
+
+void auth_server_forget(struct auth_server_wait *w)
+{
+	if (!w->job)
+		return;
+	list_remove(&w->job->server_waiters, &w->node);
+	w->job = NULL;
+}
+
+/* A SERVER_KEYS job finished: cache the keys, wake the server logins. */
+static void auth_server_keys_done(struct auth_job *j)
+{
+	struct auth_server_keys *k = j->keys_entry;
+
+	if (k) {
+		k->job = NULL;
+		if (j->rc == SCRAM_OK)
+			k->keys = j->keys;
+		else
+			auth_server_keys_free(k);
+	}
+	while (!list_empty(&j->server_waiters)) {
+		struct list_node *n = list_first(&j->server_waiters);
+		struct auth_server_wait *w = container_of(n, struct auth_server_wait, node);
+
+		list_remove(&j->server_waiters, n);
+		w->job = NULL;
+		w->done(w, j->rc);
+	}
+	auth_job_free(j);
+}
+
+/*
+ * The keys for a plain password and a server's salt: from the cache, else
+ * computed off the loop while w waits (AUTH_SCRAM_PENDING). One job serves
+ * every server login of the user that needs the same keys.
+ */
 static int auth_server_keys_for(const char *user, const char *password,
-				const struct scram_params *params, struct scram_keys *out)
+				struct auth_server_wait *w, struct scram_keys *out)
 {
 	uint8_t digest[SHA256_DIGEST_LENGTH];
 	struct auth_server_keys *k;
@@ -1076,39 +1137,58 @@ static int auth_server_keys_for(const char *user, const char *password,
 
 	auth_digest(password, digest);
 	HASH_FIND_STR(g_auth.server_keys, user, k);
-	if (k && CRYPTO_memcmp(k->pw_digest, digest, sizeof(digest)) == 0 &&
-	    scram_params_equal(&k->params, params)) {
+	if (k && (CRYPTO_memcmp(k->pw_digest, digest, sizeof(digest)) != 0 ||
+		  !scram_params_equal(&k->params, &w->params))) {
+		auth_server_keys_free(k); /* another password or server secret */
+		k = NULL;
+	}
+	if (k && !k->job) {
 		*out = k->keys;
 		return SCRAM_OK;
 	}
-	/* Once per user and server secret; server logins are few. */
-	rc = scram_keys_from_password(password, params, out);
-	if (rc != SCRAM_OK)
-		return rc;
 	if (!k) {
 		k = xcalloc(1, sizeof(*k));
 		k->user = xstrdup(user);
+		memcpy(k->pw_digest, digest, sizeof(digest));
+		k->params = w->params;
 		HASH_ADD_KEYPTR(hh, g_auth.server_keys, k->user, strlen(k->user), k);
+		if (g_auth.inline_jobs) {
+			rc = scram_keys_from_password(password, &w->params, &k->keys);
+			if (rc != SCRAM_OK) {
+				auth_server_keys_free(k);
+				return rc;
+			}
+			*out = k->keys;
+			return SCRAM_OK;
+		}
+		k->job = auth_job_new(AUTH_JOB_SERVER_KEYS, password, &w->params);
+		k->job->keys_entry = k;
+		auth_job_submit(k->job);
 	}
-	memcpy(k->pw_digest, digest, sizeof(digest));
-	k->params = *params;
-	k->keys = *out;
-	return SCRAM_OK;
+	w->job = k->job;
+	list_append(&k->job->server_waiters, &w->node);
+	return AUTH_SCRAM_PENDING;
 }
 
 int auth_server_scram_final(struct scram_client *sc, const char *user, const uint8_t *msg,
-			    size_t len, char *out, size_t outcap, size_t *outlen)
+			    size_t len, char *out, size_t outcap, size_t *outlen,
+			    struct auth_server_wait *w)
 {
-	struct scram_params params;
 	struct scram_keys keys;
 	int rc;
 
+	if (w->job)
+		return SCRAM_ESTATE; /* the server spoke again before our answer */
 	if (sc->pass_through)
-		return scram_client_final(sc, msg, len, out, outcap, outlen);
-	rc = scram_client_read_server_first(sc, msg, len, &params);
-	if (rc != SCRAM_OK)
-		return rc;
-	rc = auth_server_keys_for(user, sc->password, &params, &keys);
+		return msg ? scram_client_final(sc, msg, len, out, outcap, outlen) : SCRAM_ESTATE;
+	if (msg) {
+		rc = scram_client_read_server_first(sc, msg, len, &w->params);
+		if (rc != SCRAM_OK)
+			return rc;
+	} else if (sc->state != SCRAM_CLIENT_GOT_SERVER_FIRST) {
+		return SCRAM_ESTATE;
+	}
+	rc = auth_server_keys_for(user, sc->password, w, &keys);
 	if (rc == SCRAM_OK)
 		rc = scram_client_final_keys(sc, &keys, out, outcap, outlen);
 	OPENSSL_cleanse(&keys, sizeof(keys));

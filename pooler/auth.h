@@ -92,13 +92,35 @@ const char *auth_server_password(const char *user, const char *db_password);
  */
 int auth_server_scram_first(struct scram_client *sc, const char *user, const char *db_password,
 			    char *out, size_t outcap, size_t *outlen);
+/* auth_server_scram_final's "come back later". */
+#define AUTH_SCRAM_PENDING 1
+
+/*
+ * A server login waiting for SCRAM keys being computed off the loop.
+ * Embedded in the login state; owner and done are set by the caller.
+ */
+struct auth_server_wait {
+	struct list_node node;     /* in the job's server waiters */
+	struct auth_job *job;      /* NULL when not waiting */
+	struct scram_params params; /* what the server asked for */
+	void *owner;
+	/* rc: SCRAM_OK (call auth_server_scram_final again, msg NULL) or the
+	 * failure. Called from the loop, never from inside auth.c's callers. */
+	void (*done)(struct auth_server_wait *w, int rc);
+};
+
 /*
  * Server-first-message in, client-final-message out. A plain password's
- * PBKDF2 runs once per (user, password, salt, iterations) and is cached.
+ * PBKDF2 runs once per (user, password, salt, iterations), on the thread
+ * pool, and is cached: until it is done this returns AUTH_SCRAM_PENDING and
+ * w->done is called later; then call again with msg NULL.
  * SCRAM_ESECRET: pass-through with a secret the server does not store.
  */
 int auth_server_scram_final(struct scram_client *sc, const char *user, const uint8_t *msg,
-			    size_t len, char *out, size_t outcap, size_t *outlen);
+			    size_t len, char *out, size_t outcap, size_t *outlen,
+			    struct auth_server_wait *w);
+/* The server login is going away: no w->done call will come. */
+void auth_server_forget(struct auth_server_wait *w);
 
 /* Shutdown: closes the handle that runs deferred login steps. */
 void auth_stop(void);

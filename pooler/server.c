@@ -39,6 +39,7 @@ struct server_login {
 	struct proto_buf params; /* ParameterStatus messages, verbatim */
 	char *server_version;
 	struct scram_client scram;
+	struct auth_server_wait keys_wait; /* SCRAM keys being computed off the loop */
 	char user[128];
 };
 
@@ -433,6 +434,7 @@ static void server_free_login(struct server *s)
 		return;
 	proto_buf_free(&s->login->params);
 	free(s->login->server_version);
+	auth_server_forget(&s->login->keys_wait);
 	OPENSSL_cleanse(&s->login->scram, sizeof(s->login->scram));
 	free(s->login);
 	s->login = NULL;
@@ -503,6 +505,13 @@ static enum conn_rc server_auth_sasl(struct server *s, const char *password,
 	return CONN_OK;
 }
 
+static void server_on_scram_keys(struct auth_server_wait *w, int rc);
+
+/*
+ * Server-first-message in (payload; NULL when the keys it needed are
+ * ready), client-final-message out. A plain password's keys may first be
+ * computed off the loop: then nothing is sent until server_on_scram_keys.
+ */
 static enum conn_rc server_auth_sasl_continue(struct server *s, const uint8_t *payload,
 					      size_t len)
 {
@@ -511,8 +520,12 @@ static enum conn_rc server_auth_sasl_continue(struct server *s, const uint8_t *p
 	struct proto_buf b;
 	int rc;
 
+	s->login->keys_wait.owner = s;
+	s->login->keys_wait.done = server_on_scram_keys;
 	rc = auth_server_scram_final(&s->login->scram, s->pool->user_name, payload, len, out,
-				     sizeof(out), &outlen);
+				     sizeof(out), &outlen, &s->login->keys_wait);
+	if (rc == AUTH_SCRAM_PENDING)
+		return CONN_OK;
 	if (rc == SCRAM_ESECRET)
 		return server_login_fail(s, "28P01",
 					 "SCRAM pass-through: the server's salt or iterations for "
@@ -527,6 +540,20 @@ static enum conn_rc server_auth_sasl_continue(struct server *s, const uint8_t *p
 	if (rc < 0)
 		return server_login_fail(s, "08006", "could not send SASL message");
 	return CONN_OK;
+}
+
+/* The keys server_auth_sasl_continue waited for are ready (or not). */
+static void server_on_scram_keys(struct auth_server_wait *w, int rc)
+{
+	struct server *s = w->owner;
+
+	if (s->state != SERVER_LOGIN || !s->login)
+		return;
+	if (rc != SCRAM_OK) {
+		(void)server_login_fail(s, "08006", "could not compute SCRAM keys");
+		return;
+	}
+	(void)server_auth_sasl_continue(s, NULL, 0);
 }
 
 static enum conn_rc server_on_auth(struct server *s, const uint8_t *body, size_t len)

@@ -16,6 +16,7 @@
 #include "iobuf.h"
 #include "pool.h"
 #include "pooler.h"
+#include "prepared.h"
 #include "server.h"
 #include "stats.h"
 #include "util.h"
@@ -576,6 +577,7 @@ struct sock_row {
 	const char *app;
 	char id[24];
 	char tls[96];
+	char prepared[16]; /* named statements: the client's, or the server's */
 };
 
 static void sock_row_emit(struct proto_buf *b, const struct sock_row *r)
@@ -583,8 +585,8 @@ static void sock_row_emit(struct proto_buf *b, const struct sock_row *r)
 	const char *v[SOCK_NCOLS] = {
 		r->type,    r->user,	     r->database, "none",  r->state, r->addr, r->port,
 		r->laddr,   r->lport,	     r->ctime,	  r->rtime, r->wait,  r->wait_us,
-		r->close_needed, r->ptr,     r->link,	  r->pid,   r->tls,   r->app,  "0",
-		r->id,
+		r->close_needed, r->ptr,     r->link,	  r->pid,   r->tls,   r->app,
+		r->prepared, r->id,
 	};
 
 	admin_result_row(b, SOCK_NCOLS, v);
@@ -639,6 +641,7 @@ static void show_client(struct proto_buf *b, struct client *c, uint64_t now)
 		snprintf(r.link, sizeof(r.link), "%p", (const void *)c->server);
 	util_strlcpy(r.pid, "0", sizeof(r.pid));
 	r.app = c->app_name ? c->app_name : "";
+	fmt_u64(r.prepared, sizeof(r.prepared), prep_client_count(c));
 	conn_tls_describe(&c->conn, r.tls, sizeof(r.tls));
 	fmt_u64(r.id, sizeof(r.id), c->id);
 	sock_row_emit(b, &r);
@@ -734,6 +737,7 @@ static void show_server(struct proto_buf *b, const struct server *s)
 		snprintf(r.link, sizeof(r.link), "%p", (const void *)s->client);
 	snprintf(r.pid, sizeof(r.pid), "%u", s->be_pid);
 	r.app = s->client && s->client->app_name ? s->client->app_name : "";
+	fmt_u64(r.prepared, sizeof(r.prepared), prep_server_count(s));
 	conn_tls_describe(&s->conn, r.tls, sizeof(r.tls));
 	fmt_u64(r.id, sizeof(r.id), s->id);
 	sock_row_emit(b, &r);
@@ -1103,7 +1107,7 @@ void admin_show_mem(struct client *c, struct proto_buf *b, const char *arg)
 		{ "client_cache", sizeof(struct client), 0, 0 },
 		{ "iobuf_cache", 0, 0, 0 },
 		{ "var_list_cache", 0, 0, 0 },
-		{ "server_prepared_statement_cache", 0, 0, 0 },
+		{ "server_prepared_statement_cache", sizeof(struct prep_sstmt), 0, 0 },
 	};
 	size_t i;
 
@@ -1120,6 +1124,7 @@ void admin_show_mem(struct client *c, struct proto_buf *b, const char *arg)
 	rows[9].size = sizeof(struct iobuf) + io.size;
 	rows[9].used = io.used;
 	rows[9].free = io.free;
+	rows[11].used = prep_server_entries();
 	admin_result_columns(b, cols, NCOLS(cols));
 	for (i = 0; i < NCOLS(rows); i++) {
 		char v[4][24];

@@ -6,6 +6,11 @@
 # sides), then measures, alternating the two poolers:
 #   - pgbench -S -M simple at 20, 100 and 500 clients: TPS, pooler CPU
 #     microseconds per transaction, pooler syscalls per transaction;
+#   - pgbench -M prepared (protocol-level named statements) against -M
+#     extended (unnamed), select-only and TPC-B, at 100 clients: TPS and
+#     errors. PgBouncer 1.18 (Debian) has no prepared statements in
+#     transaction mode (1.21 added max_prepared_statements), so its clients
+#     abort with "prepared statement ... does not exist";
 #   - 10,000 idle clients: pooler RSS per idle client, 10k login time and
 #     pooler CPU per login (SCRAM, and trust).
 # Prints a markdown table on stdout and writes it to bench/out/latest.md.
@@ -16,6 +21,7 @@
 #   BENCH_CLIENTS="20 100 500"
 #   BENCH_IDLE_CLIENTS=10000
 #   BENCH_STRACE_TXNS=10000 transactions in each strace-counted run
+#   BENCH_PREPARED_CLIENTS="100"  clients for the -M prepared runs (empty: skip them)
 #   BENCH_SKIP_PGMUX=1      measure PgBouncer alone
 #   BENCH_REBUILD=1         run the cmake build even if build/pgmux exists
 #                           (by default pgmux is built only when build/pgmux is missing)
@@ -29,6 +35,7 @@ SECS=${BENCH_SECONDS:-15}
 CLIENTS=${BENCH_CLIENTS:-"20 100 500"}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
 STRACE_TXNS=${BENCH_STRACE_TXNS:-10000}
+PREP_CLIENTS=${BENCH_PREPARED_CLIENTS-100}
 POOL_SIZE=20
 SCALE=10
 MAX_CLIENT_CONN=$((IDLE_N + 200))
@@ -237,6 +244,39 @@ for n in $CLIENTS; do
 		measure_clients "$key" "$n"
 	done
 done
+# ------------------------------------------------ prepared statements ---
+# pgbench -M prepared uses named statements (Parse once per connection, then
+# Bind/Execute), -M extended the unnamed one (Parse every time). In
+# transaction mode a pooler must carry named statements across server
+# connections: pgmux does (max_prepared_statements, default 200);
+# PgBouncer 1.18 does not, so its clients abort on the first statement
+# that lands on a server it was not prepared on.
+declare -A P   # P[key:script:mode:field]
+prep_run() { # prep_run KEY SCRIPT(select|tpcb) MODE N
+	local key=$1 script=$2 mode=$3 n=$4 rc=0 out
+	out="$TMP/logs/pgbench-$key-$script-$mode-$n.log"
+	local args=(-n -M "$mode" -c "$n" -j 2 -T "$SECS" -h 127.0.0.1 -p "${PORT[$key]}" -U bench)
+	[[ $script == select ]] && args+=(-S)
+	timeout $((SECS + 180)) pgbench "${args[@]}" bench >"$out" 2>&1 || rc=$?
+	P[$key:$script:$mode:tps]=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$out")
+	P[$key:$script:$mode:txns]=$(pgb_field txns "$out")
+	P[$key:$script:$mode:aborted]=$(grep -c 'aborted in command' "$out" || true)
+	P[$key:$script:$mode:errors]=$(grep -Eci 'prepared statement .* (does not exist|already exists)' "$out" || true)
+	P[$key:$script:$mode:rc]=$rc
+	log "$(printf '%-9s %-6s -M %-8s c=%-4s %8s tps  %s aborted clients  %s prepared-statement errors  rc %s' \
+		"${NAME[$key]}" "$script" "$mode" "$n" "${P[$key:$script:$mode:tps]:-?}" \
+		"${P[$key:$script:$mode:aborted]}" "${P[$key:$script:$mode:errors]}" "$rc")"
+}
+if [[ -n $PREP_CLIENTS ]]; then
+	for script in select tpcb; do
+		for mode in prepared extended; do
+			for key in "${POOLERS[@]}"; do
+				log "${NAME[$key]}: pgbench -M $mode ($script) -c $PREP_CLIENTS -j 2 -T $SECS"
+				prep_run "$key" "$script" "$mode" "$PREP_CLIENTS"
+			done
+		done
+	done
+fi
 for key in "${POOLERS[@]}"; do stop_pooler "$key"; done
 
 # -------------------------------------------------------- idle clients ---
@@ -349,6 +389,21 @@ T_END=$(date +%s)
 			echo "| **pgmux/PgBouncer** | $n | $(ratio "${R[pgmux:$n:tps]:-}" "${R[pgbouncer:$n:tps]:-}") | $(ratio "${R[pgmux:$n:cpu]:-}" "${R[pgbouncer:$n:cpu]:-}") | $(ratio "${R[pgmux:$n:sys]:-}" "${R[pgbouncer:$n:sys]:-}") |"
 		fi
 	done
+	if [[ -n $PREP_CLIENTS ]]; then
+		echo
+		echo "Prepared statements: \`pgbench -M prepared\` (named, protocol level) against \`-M extended\` (unnamed), $PREP_CLIENTS clients, \`-j 2 -T $SECS\`, same pool (transaction mode). **PgBouncer 1.18 (the Debian package) has no prepared-statement support in transaction mode** (PgBouncer 1.21 added \`max_prepared_statements\`): its \`-M prepared\` clients abort with \"prepared statement ... does not exist\" once a transaction lands on a server the statement was not prepared on. pgmux carries named statements across servers (\`max_prepared_statements = 200\`)."
+		echo
+		echo "| pooler | script | mode | TPS | transactions | aborted clients | prepared-statement errors |"
+		echo "|---|---|---|---:|---:|---:|---:|"
+		for script in select tpcb; do
+			for mode in prepared extended; do
+				for key in pgmux pgbouncer; do
+					[[ -z ${P[$key:$script:$mode:rc]:-} ]] && continue
+					echo "| ${NAME[$key]} | $script | $mode | ${P[$key:$script:$mode:tps]:-n/a} | ${P[$key:$script:$mode:txns]:-n/a} | ${P[$key:$script:$mode:aborted]} | ${P[$key:$script:$mode:errors]} |"
+				done
+			done
+		done
+	fi
 	echo
 	echo "$IDLE_N idle clients (200 logins in flight; RSS and login figures from a fresh pooler instance):"
 	echo

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "pool.h"
 #include "pooler.h"
+#include "prepared.h"
 #include "proto.h"
 #include "proto_startup.h"
 #include "server.h"
@@ -362,6 +363,7 @@ static void client_on_closed(struct conn *conn)
 
 	client_free_login(c);
 	admin_session_end(c);
+	prep_client_closed(c);
 	free(c->user);
 	free(c->app_name);
 	param_set_clear(&c->params);
@@ -374,9 +376,16 @@ static void client_on_closed(struct conn *conn)
 static void client_on_drained(struct conn *conn)
 {
 	struct client *c = container_of(conn, struct client, conn);
+	struct server *s = c->server;
 
-	if (c->server)
-		conn_unblock(&c->server->conn);
+	if (s) {
+		conn_unblock(&s->conn);
+		/* A server with prepared-statement traffic stops with answers
+		 * buffered when pgmux's own bytes for c had to queue. */
+		if (s->prep && s->conn.rbuf && iobuf_len(s->conn.rbuf) > 0)
+			(void)server_resume(s);
+	}
+	prep_kick_client(c);
 }
 
 /* ---- login ---- */
@@ -1078,7 +1087,8 @@ static void client_count_request(struct client *c, uint8_t type)
 		break;
 	case PROTO_FE_PARSE:
 		c->pool->stats.client_parse_count++;
-		c->pool->stats.server_parse_count++;
+		if (!c->prep) /* else prepared.c counts what reaches a server */
+			c->pool->stats.server_parse_count++;
 		c->unsynced = true;
 		return;
 	case PROTO_FE_BIND:
@@ -1112,23 +1122,157 @@ static bool client_type_ok_after_login(uint8_t type)
 	return type != PROTO_FE_PASSWORD;
 }
 
+/* Forwards rbuf[start, pos) to the linked server. */
+static enum conn_rc client_send_range(struct client *c, size_t pos)
+{
+	struct server *s = c->server;
+	size_t n = pos - c->conn.rbuf->start;
+
+	c->pool->stats.bytes_received += n;
+	if (conn_forward(&c->conn, &s->conn, n) < 0) {
+		/* Its request may be half-sent: the session cannot go on. */
+		s->client = NULL;
+		c->server = NULL;
+		client_fatal(c, "08006", "server connection lost: could not send to server");
+		server_close(s, "could not send to server");
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
+/* Sends what prepared.c built: messages for the server, answers for c. */
+static enum conn_rc client_send_prep(struct client *c)
+{
+	struct server *s = c->server;
+	bool answered;
+	int rc = prep_send_output(s, &answered);
+
+	if (rc < 0) {
+		s->client = NULL;
+		c->server = NULL;
+		client_fatal(c, "08006", "server connection lost: could not send to server");
+		server_close(s, "could not send to server");
+		return CONN_CLOSED;
+	}
+	if (rc > 0) {
+		client_close(c, "could not send to client");
+		return CONN_CLOSED;
+	}
+	/* Answers of pgmux's own wait for a client that does not read:
+	 * stop reading it, as a full server queue would. */
+	if (answered && c->conn.pending_writes > 0)
+		conn_block(&c->conn);
+	return CONN_OK;
+}
+
+/* What prepared.c made of one message (client_forward). */
+enum client_prep_rc {
+	CLIENT_PREP_PASS,   /* forward it as it is */
+	CLIENT_PREP_SKIP,   /* pgmux sent bytes in its place: skip its first *skip bytes */
+	CLIENT_PREP_COLLECT, /* pgmux keeps its first *skip bytes (a large Parse) */
+	CLIENT_PREP_STOP,   /* not yet: it stays buffered */
+	CLIENT_PREP_FATAL,  /* the client must go */
+	CLIENT_PREP_CLOSED,
+};
+
+static enum client_prep_rc client_prep(struct client *c, const struct proto_msg *m, size_t pos,
+				       size_t *skip, const char **why)
+{
+	struct iobuf *b = c->conn.rbuf;
+	size_t consume = 0;
+
+	switch (prep_client_message(c, m, b->data + pos, b->end - pos, &consume, why)) {
+	case PREP_MSG_PASS:
+		return CLIENT_PREP_PASS;
+	case PREP_MSG_WAIT:
+	case PREP_MSG_FULL:
+		return CLIENT_PREP_STOP;
+	case PREP_MSG_FATAL:
+		return CLIENT_PREP_FATAL;
+	case PREP_MSG_COLLECT:
+		if (client_send_range(c, pos) == CONN_CLOSED)
+			return CLIENT_PREP_CLOSED;
+		*skip = consume;
+		return CLIENT_PREP_COLLECT;
+	case PREP_MSG_REWRITE:
+		break;
+	}
+	/* What precedes it goes first; pgmux's bytes in its place go out
+	 * with whatever small messages follow (client_forward). */
+	if (client_send_range(c, pos) == CONN_CLOSED)
+		return CLIENT_PREP_CLOSED;
+	*skip = consume;
+	return CLIENT_PREP_SKIP;
+}
+
+/* Small whole messages after pgmux's own bytes are copied behind them. */
+#define CLIENT_COALESCE_MAX 4096
+
+/*
+ * More of a Parse that prepared.c gathers (it is larger than the read
+ * buffer) is taken off the buffer, never forwarded; once it is all here it
+ * counts as a request. Returns CLIENT_PREP_PASS to go on walking.
+ */
+static enum client_prep_rc client_collect(struct client *c, size_t *pos)
+{
+	struct iobuf *b = c->conn.rbuf;
+	size_t took = 0;
+	enum prep_msg rc = prep_client_collect(c, b->data + *pos, b->end - *pos, &took);
+
+	*pos += took;
+	b->start = (uint32_t)*pos;
+	c->pool->stats.bytes_received += took;
+	if (rc == PREP_MSG_WAIT || rc == PREP_MSG_FULL)
+		return CLIENT_PREP_STOP;
+	client_count_request(c, PROTO_FE_PARSE);
+	return CLIENT_PREP_PASS;
+}
+
+/* Passes over the first n bytes of m without forwarding them (the rest of
+ * a larger message then flows through). */
+static void client_skip(struct client *c, const struct proto_msg *m, size_t *pos, size_t n)
+{
+	c->pool->stats.bytes_received += n;
+	if (n >= m->total)
+		*pos += m->total;
+	else
+		proto_stream_consume_head(&c->conn.ps, pos, m, n);
+	c->conn.rbuf->start = (uint32_t)*pos;
+}
+
 /*
  * Walks the client's buffered messages, counts what the server will owe,
  * and forwards them. Terminate is not forwarded: the client just leaves.
+ * With prepared statements tracked (c->prep), a message may be rewritten:
+ * what precedes it is forwarded, pgmux's bytes take its place, and the
+ * walk goes on; it stops early when the server must catch up first.
  */
 static enum conn_rc client_forward(struct client *c)
 {
 	struct iobuf *b = c->conn.rbuf;
-	struct server *s = c->server;
 	size_t pos = b->start;
 	bool terminate = false;
 	uint32_t owed = c->outstanding, body_left = c->conn.ps.body_left;
 	bool unsynced = c->unsynced;
 
+	prep_client_maybe_start(c);
 	for (;;) {
 		struct proto_msg m;
 		enum proto_frame_rc rc;
+		const char *why = "";
+		size_t skip = 0;
 
+		if (c->prep && (c->conn.flags & CONN_F_BLOCKED)) {
+			c->prep->stalled = pos < b->end; /* resumed when drained */
+			break;
+		}
+		if (prep_client_collecting(c)) {
+			if (client_collect(c, &pos) == CLIENT_PREP_STOP)
+				break;
+			owed = c->outstanding;
+			unsynced = c->unsynced;
+			continue;
+		}
 		rc = proto_stream_next(&c->conn.ps, b->data, b->end, &pos, &m);
 		if (rc == PROTO_FRAME_OK && !client_type_ok_after_login(m.type))
 			rc = PROTO_FRAME_BAD_TYPE;
@@ -1153,20 +1297,68 @@ static enum conn_rc client_forward(struct client *c)
 			terminate = true;
 			break;
 		}
+		if (c->prep) {
+			switch (client_prep(c, &m, pos, &skip, &why)) {
+			case CLIENT_PREP_PASS:
+				/* pgmux's bytes are pending only while nothing
+				 * waits to be forwarded behind them (b->start ==
+				 * pos): a small whole message joins them, anything
+				 * else goes after them. */
+				if (!prep_has_output(c->server))
+					break;
+				if (m.whole && m.total <= CLIENT_COALESCE_MAX) {
+					prep_append_server(c->server, b->data + pos, m.total);
+					skip = m.total;
+				} else if (client_send_prep(c) == CONN_CLOSED) {
+					return CONN_CLOSED;
+				}
+				break;
+			case CLIENT_PREP_SKIP:
+				b = c->conn.rbuf; /* the forward may have moved it */
+				pos = b->start;
+				break;
+			case CLIENT_PREP_COLLECT:
+				pos += skip;
+				b->start = (uint32_t)pos;
+				c->pool->stats.bytes_received += skip;
+				continue;
+			case CLIENT_PREP_STOP:
+				goto flush;
+			case CLIENT_PREP_FATAL:
+				c->outstanding = owed;
+				c->unsynced = unsynced;
+				c->conn.ps.body_left = body_left;
+				client_fatal(c, "54000", "%s", why);
+				return CONN_CLOSED;
+			case CLIENT_PREP_CLOSED:
+				return CONN_CLOSED;
+			}
+		}
 		client_count_request(c, m.type);
 		if (m.whole && c->pool->mode != POOL_MODE_SESSION)
 			c->leaks |= client_scan_leaks(&m);
-		proto_stream_consume(&c->conn.ps, b->end, &pos, &m);
+		if (skip == 0) {
+			proto_stream_consume(&c->conn.ps, b->end, &pos, &m);
+			continue;
+		}
+		client_skip(c, &m, &pos, skip);
+		/* The rest of a message rewritten at its head is forwarded
+		 * as it comes: the new head must go first. */
+		if (c->conn.ps.body_left > 0 && client_send_prep(c) == CONN_CLOSED)
+			return CONN_CLOSED;
+		/* The server has everything up to here. */
+		owed = c->outstanding;
+		unsynced = c->unsynced;
+		body_left = c->conn.ps.body_left;
 	}
-	c->pool->stats.bytes_received += pos - b->start;
-	if (conn_forward(&c->conn, &s->conn, pos - b->start) < 0) {
-		/* Its request may be half-sent: the session cannot go on. */
-		s->client = NULL;
-		c->server = NULL;
-		client_fatal(c, "08006", "server connection lost: could not send to server");
-		server_close(s, "could not send to server");
+flush:
+	/* pgmux's bytes pending from a rewrite have nothing forwarded behind
+	 * them (see CLIENT_PREP_PASS); a Flush queued by a stall goes after
+	 * the range. */
+	if (client_send_range(c, pos) == CONN_CLOSED)
 		return CONN_CLOSED;
-	}
+	if (c->server && prep_has_output(c->server) && client_send_prep(c) == CONN_CLOSED)
+		return CONN_CLOSED;
 	if (terminate) {
 		/* Skip the Terminate itself; the session ends here. */
 		client_close(c, "client sent Terminate");
@@ -1200,8 +1392,9 @@ static enum conn_rc client_idle_data(struct client *c)
 	struct proto_frame f;
 	enum proto_frame_rc frc;
 
-	if (c->conn.ps.body_left > 0)
-		goto acquire; /* mid-message: cannot happen unlinked, but be safe */
+	if (c->conn.ps.body_left > 0 || prep_client_collecting(c))
+		goto acquire; /* mid-message (a body, a large Parse being gathered) */
+again:
 	frc = proto_frame_header(b->data + b->start, iobuf_len(b), PROTO_DIR_FRONTEND, true, &f);
 	if (frc == PROTO_FRAME_OK && !client_type_ok_after_login(f.type))
 		frc = PROTO_FRAME_BAD_TYPE;
@@ -1215,6 +1408,21 @@ static enum conn_rc client_idle_data(struct client *c)
 	if (f.type == PROTO_FE_TERMINATE) {
 		client_close(c, "client sent Terminate");
 		return CONN_CLOSED;
+	}
+	if (f.type == PROTO_FE_PARSE) {
+		switch (prep_client_idle(c)) {
+		case PREP_IDLE_NO:
+			break;
+		case PREP_IDLE_WAIT:
+			return CONN_OK;
+		case PREP_IDLE_CLOSED:
+			return CONN_CLOSED;
+		case PREP_IDLE_DONE:
+			/* Answered without a server; what follows is next. */
+			if (iobuf_len(b) == 0)
+				return CONN_OK;
+			goto again;
+		}
 	}
 acquire:
 	if (!pool_acquire(c->pool, c)) { /* queued (its bytes wait in rbuf), or refused */

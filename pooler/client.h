@@ -24,6 +24,7 @@ struct pool;
 struct server;
 struct client_login;
 struct admin_session;
+struct prep_client;
 
 enum client_state {
 	CLIENT_LOGIN,   /* g_pooler.login_clients: startup and authentication */
@@ -66,6 +67,7 @@ struct client {
 	uint8_t tx_status;          /* last ReadyForQuery status it saw */
 	bool copy_in;               /* server is in COPY FROM STDIN for it */
 	bool unsynced;              /* extended-protocol messages sent since the last Sync */
+	struct prep_client *prep;   /* its named statements (prepared.c), or NULL: untracked */
 	bool in_fd_reserve;         /* accepted into the descriptors kept for the console */
 	uint8_t enc_asked;          /* encryption requests answered 'N' (CLIENT_ENC_* bits) */
 	uint64_t connect_time_us;   /* wall clock */

@@ -309,6 +309,12 @@ void conn_unblock(struct conn *c)
 		conn_close(c);
 }
 
+void conn_block(struct conn *c)
+{
+	conn_read_stop(c);
+	c->flags |= CONN_F_BLOCKED;
+}
+
 int conn_send_bytes(struct conn *dst, const void *p, size_t n)
 {
 	bool queued = false;

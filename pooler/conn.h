@@ -97,6 +97,9 @@ void conn_read_stop(struct conn *c);
 int conn_forward(struct conn *src, struct conn *dst, size_t n);
 /* Resumes a conn stopped by backpressure. */
 void conn_unblock(struct conn *c);
+/* Stops reading c as backpressure does (conn_unblock resumes it): for a
+ * peer that has answers of pgmux's own queued and does not read them. */
+void conn_block(struct conn *c);
 
 /* Sends the bytes built in b and resets b. 0 or negative libuv error. */
 int conn_send_buf(struct conn *dst, struct proto_buf *b);

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "list.h"
+#include "prepared.h"
 
 struct pool;
 struct client;
@@ -39,6 +40,7 @@ struct pooler {
 	struct list listeners;          /* struct listener.node */
 	struct client *by_cancel_key;   /* uthash of logged-in clients by cancel key */
 	struct pool_db_state *db_states; /* uthash of per-database admin state */
+	struct prep_registry prep;      /* prepared.c: statements by text, shared by all pools */
 	bool paused;                    /* global PAUSE */
 	uint32_t admin_waiting;         /* console commands waiting for a condition */
 	uint32_t client_count;          /* every client conn alive, for max_client_conn */

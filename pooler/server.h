@@ -19,6 +19,7 @@
 struct pool;
 struct client;
 struct server_login;
+struct prep_server;
 struct authq_entry;
 
 enum server_state {
@@ -60,6 +61,7 @@ struct server {
 	uint64_t connect_time_us;   /* wall clock */
 	uint64_t last_used_us;      /* monotonic */
 	uint64_t launched_ms;       /* uv_now() at launch (connect timeout, lifetime) */
+	struct prep_server *prep;   /* prepared statements it has, answers owed (prepared.c) */
 };
 
 /* Starts a new server connection for the pool. */

@@ -417,3 +417,45 @@ void proto_build_cancel_request(struct proto_buf *b, uint32_t pid, uint32_t key)
 	proto_put_u32(b, key);
 	proto_end(b);
 }
+
+void proto_build_parse(struct proto_buf *b, const char *name, const void *rest, size_t len)
+{
+	proto_begin(b, PROTO_FE_PARSE);
+	proto_put_cstr(b, name);
+	proto_put_bytes(b, rest, len);
+	proto_end(b);
+}
+
+void proto_build_close(struct proto_buf *b, uint8_t kind, const char *name)
+{
+	proto_begin(b, PROTO_FE_CLOSE);
+	proto_put_u8(b, kind);
+	proto_put_cstr(b, name);
+	proto_end(b);
+}
+
+void proto_build_describe(struct proto_buf *b, uint8_t kind, const char *name)
+{
+	proto_begin(b, PROTO_FE_DESCRIBE);
+	proto_put_u8(b, kind);
+	proto_put_cstr(b, name);
+	proto_end(b);
+}
+
+void proto_build_flush(struct proto_buf *b)
+{
+	proto_begin(b, PROTO_FE_FLUSH);
+	proto_end(b);
+}
+
+void proto_build_parse_complete(struct proto_buf *b)
+{
+	proto_begin(b, PROTO_BE_PARSE_COMPLETE);
+	proto_end(b);
+}
+
+void proto_build_close_complete(struct proto_buf *b)
+{
+	proto_begin(b, PROTO_BE_CLOSE_COMPLETE);
+	proto_end(b);
+}

@@ -78,5 +78,14 @@ void proto_build_sasl_response(struct proto_buf *b, const void *data, size_t len
 void proto_build_query(struct proto_buf *b, const char *sql);
 void proto_build_terminate(struct proto_buf *b);
 void proto_build_cancel_request(struct proto_buf *b, uint32_t pid, uint32_t key);
+/* Extended protocol, for prepared statements pgmux maps (prepared.c).
+ * rest: the Parse body after the name (query, parameter types). */
+void proto_build_parse(struct proto_buf *b, const char *name, const void *rest, size_t len);
+/* Close and Describe: kind 'S' (statement) or 'P' (portal). */
+void proto_build_close(struct proto_buf *b, uint8_t kind, const char *name);
+void proto_build_describe(struct proto_buf *b, uint8_t kind, const char *name);
+void proto_build_flush(struct proto_buf *b);
+void proto_build_parse_complete(struct proto_buf *b);
+void proto_build_close_complete(struct proto_buf *b);
 
 #endif /* PGMUX_PROTO_BUILD_H */

@@ -205,3 +205,12 @@ void proto_stream_consume(struct proto_stream *s, size_t end, size_t *pos,
 	s->body_left = (uint32_t)(m->total - avail);
 	s->cur_type = m->type;
 }
+
+void proto_stream_consume_head(struct proto_stream *s, size_t *pos, const struct proto_msg *m,
+			       size_t head)
+{
+	*pos += head;
+	s->body_left = (uint32_t)(m->total - head);
+	if (s->body_left > 0)
+		s->cur_type = m->type;
+}

@@ -90,5 +90,13 @@ enum proto_frame_rc proto_stream_next(struct proto_stream *s, const uint8_t *buf
 				      size_t *pos, struct proto_msg *m);
 void proto_stream_consume(struct proto_stream *s, size_t end, size_t *pos,
 			  const struct proto_msg *m);
+/*
+ * Passes over only the first `head` bytes of m (head <= bytes at hand and
+ * <= m->total); the rest of it becomes body_left, so the next
+ * proto_stream_next passes over it. For a message whose start is rewritten
+ * while its tail flows through unchanged.
+ */
+void proto_stream_consume_head(struct proto_stream *s, size_t *pos, const struct proto_msg *m,
+			       size_t head);
 
 #endif /* PGMUX_PROTO_FRAME_H */

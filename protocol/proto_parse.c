@@ -175,3 +175,67 @@ bool proto_parse_sasl_initial(const uint8_t *body, size_t len, const char **mech
 	*data_len = (size_t)n;
 	return proto_cursor_done(&c);
 }
+
+bool proto_parse_parse(const uint8_t *body, size_t len, const char **name, size_t *name_len,
+		       const uint8_t **rest, size_t *rest_len)
+{
+	struct proto_cursor c;
+	const char *query;
+	int16_t n;
+	const uint8_t *oids;
+	size_t start;
+
+	proto_cursor_init(&c, body, len);
+	if (!proto_read_cstr(&c, name, name_len))
+		return false;
+	start = c.pos;
+	if (!proto_read_cstr(&c, &query, NULL) || !proto_read_i16(&c, &n) || n < 0 ||
+	    !proto_read_bytes(&c, (size_t)n * 4, &oids) || !proto_cursor_done(&c))
+		return false;
+	*rest = body + start;
+	*rest_len = len - start;
+	return true;
+}
+
+/* A NUL-terminated string at body[*pos], within avail bytes of body_len. */
+static enum proto_head_rc proto_head_cstr(const uint8_t *body, size_t avail, size_t body_len,
+					  size_t *pos, const char **out)
+{
+	const uint8_t *nul;
+
+	if (*pos < avail) {
+		nul = memchr(body + *pos, '\0', avail - *pos);
+		if (nul) {
+			*out = (const char *)body + *pos;
+			*pos = (size_t)(nul - body) + 1;
+			return PROTO_HEAD_OK;
+		}
+	}
+	return avail < body_len ? PROTO_HEAD_NEED_MORE : PROTO_HEAD_BAD;
+}
+
+enum proto_head_rc proto_parse_bind_head(const uint8_t *body, size_t avail, size_t body_len,
+					 const char **portal, const char **stmt,
+					 size_t *head_len)
+{
+	size_t pos = 0;
+	enum proto_head_rc rc;
+
+	if (avail > body_len)
+		avail = body_len;
+	rc = proto_head_cstr(body, avail, body_len, &pos, portal);
+	if (rc == PROTO_HEAD_OK)
+		rc = proto_head_cstr(body, avail, body_len, &pos, stmt);
+	if (rc == PROTO_HEAD_OK)
+		*head_len = pos;
+	return rc;
+}
+
+bool proto_parse_target(const uint8_t *body, size_t len, uint8_t *kind, const char **name)
+{
+	struct proto_cursor c;
+
+	proto_cursor_init(&c, body, len);
+	return proto_read_u8(&c, kind) && (*kind == 'S' || *kind == 'P') &&
+	       proto_read_cstr(&c, name, NULL) && proto_cursor_done(&c);
+}

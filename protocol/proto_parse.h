@@ -39,4 +39,28 @@ bool proto_parse_password(const uint8_t *body, size_t len, const char **password
 bool proto_parse_sasl_initial(const uint8_t *body, size_t len, const char **mechanism,
 			      const uint8_t **data, size_t *data_len);
 
+/*
+ * Extended-protocol messages from clients whose statement name pgmux maps
+ * (prepared.c). All of them leave the rest of the message alone.
+ */
+/* 'P': statement name, then the rest of the body (query NUL, int16 count,
+ * count x int32 type OIDs), checked for structure and exact length. */
+bool proto_parse_parse(const uint8_t *body, size_t len, const char **name, size_t *name_len,
+		       const uint8_t **rest, size_t *rest_len);
+enum proto_head_rc {
+	PROTO_HEAD_OK,
+	PROTO_HEAD_NEED_MORE, /* the names end beyond the bytes at hand */
+	PROTO_HEAD_BAD,       /* the body ends before the names do */
+};
+/*
+ * 'B': portal and statement names from the first avail bytes of a body of
+ * body_len bytes (a Bind may be larger than any buffer; its names come
+ * first). *head_len is the body bytes the two names take, NULs included.
+ */
+enum proto_head_rc proto_parse_bind_head(const uint8_t *body, size_t avail, size_t body_len,
+					 const char **portal, const char **stmt,
+					 size_t *head_len);
+/* 'D' and 'C': what ('S' statement or 'P' portal) and its name. */
+bool proto_parse_target(const uint8_t *body, size_t len, uint8_t *kind, const char **name);
+
 #endif /* PGMUX_PROTO_PARSE_H */

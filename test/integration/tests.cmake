@@ -61,7 +61,8 @@ set(PGMUX_IT_TESTS
   session_state:90
   cancel:120
   slow_reader:120
-  set_isolation:120)
+  set_isolation:120
+  prepared:240)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})

@@ -167,6 +167,36 @@ static void build_cancel_request(struct proto_buf *b)
 	proto_build_cancel_request(b, 0x01020304, 0x05060708);
 }
 
+static void build_parse(struct proto_buf *b)
+{
+	proto_build_parse(b, "PGMUX_1", "SELECT 1\0\0\0", 11);
+}
+
+static void build_close(struct proto_buf *b)
+{
+	proto_build_close(b, 'S', "s");
+}
+
+static void build_describe(struct proto_buf *b)
+{
+	proto_build_describe(b, 'P', "");
+}
+
+static void build_flush(struct proto_buf *b)
+{
+	proto_build_flush(b);
+}
+
+static void build_parse_complete(struct proto_buf *b)
+{
+	proto_build_parse_complete(b);
+}
+
+static void build_close_complete(struct proto_buf *b)
+{
+	proto_build_close_complete(b);
+}
+
 static void build_two_messages(struct proto_buf *b)
 {
 	proto_build_parameter_status(b, "a", "b");
@@ -221,6 +251,12 @@ static const struct build_case build_cases[] = {
 	{ "Terminate", build_terminate, BYTES("X\0\0\0\x04") },
 	{ "CancelRequest", build_cancel_request,
 	  BYTES("\0\0\0\x10\x04\xd2\x16\x2e\x01\x02\x03\x04\x05\x06\x07\x08") },
+	{ "Parse", build_parse, BYTES("P\0\0\0\x17PGMUX_1\0SELECT 1\0\0\0") },
+	{ "Close statement", build_close, BYTES("C\0\0\0\x07Ss\0") },
+	{ "Describe unnamed portal", build_describe, BYTES("D\0\0\0\x06P\0") },
+	{ "Flush", build_flush, BYTES("H\0\0\0\x04") },
+	{ "ParseComplete", build_parse_complete, BYTES("1\0\0\0\x04") },
+	{ "CloseComplete", build_close_complete, BYTES("3\0\0\0\x04") },
 	{ "two messages back to back", build_two_messages,
 	  BYTES("S\0\0\0\x08" "a\0b\0Z\0\0\0\x05I") },
 };

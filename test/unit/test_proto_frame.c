@@ -626,6 +626,35 @@ static void test_stream_authed_flag_selects_cap(void **state)
 	assert_false(m.whole);
 }
 
+/* Only the head of a message passed over: the rest is body_left, passed
+ * over by the next call (a Bind rewritten at its head, its tail streamed). */
+static void test_stream_consume_head_leaves_the_rest(void **state)
+{
+	uint8_t buf[5 + 20 + 5] = { 'B', 0, 0, 0, 24 };
+	struct proto_stream s;
+	struct proto_msg m;
+	size_t pos = 0;
+
+	memcpy(buf + 25, (const uint8_t[]){ 'S', 0, 0, 0, 4 }, 5);
+	proto_stream_init(&s, PROTO_DIR_FRONTEND, true);
+	assert_int_equal(proto_stream_next(&s, buf, 12, &pos, &m), PROTO_FRAME_OK);
+	assert_false(m.whole);
+	proto_stream_consume_head(&s, &pos, &m, 9);
+	assert_int_equal(pos, 9);
+	assert_int_equal(s.body_left, 16);
+	assert_int_equal(s.cur_type, PROTO_FE_BIND);
+	assert_int_equal(proto_stream_next(&s, buf, sizeof(buf), &pos, &m), PROTO_FRAME_OK);
+	assert_int_equal(pos, 25);
+	assert_int_equal(m.type, PROTO_FE_SYNC);
+	/* The whole message: nothing left over. */
+	proto_stream_init(&s, PROTO_DIR_FRONTEND, true);
+	pos = 25;
+	assert_int_equal(proto_stream_next(&s, buf, sizeof(buf), &pos, &m), PROTO_FRAME_OK);
+	proto_stream_consume_head(&s, &pos, &m, m.total);
+	assert_int_equal(s.body_left, 0);
+	assert_int_equal(pos, sizeof(buf));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -643,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_stream_consume_partial_sets_body_left),
 		cmocka_unit_test(test_stream_reports_bad_header_after_good_messages),
 		cmocka_unit_test(test_stream_authed_flag_selects_cap),
+		cmocka_unit_test(test_stream_consume_head_leaves_the_rest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

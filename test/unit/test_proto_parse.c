@@ -12,6 +12,8 @@
 #include "proto.h"
 #include "proto_parse.h"
 
+#include <string.h>
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define BYTES(s) (const uint8_t *)(s), sizeof(s) - 1
 
@@ -287,6 +289,100 @@ static void test_parse_sasl_initial_table(void **state)
 	}
 }
 
+/* Parse: name, then query and types checked to the last byte. */
+static void test_parse_parse_table(void **state)
+{
+	static const struct {
+		struct raw_case rc;
+		const char *name;
+		size_t rest_len;
+	} cases[] = {
+		{ { "no types", BYTES("s1\0SELECT 1\0\0\0"), true }, "s1", 11 },
+		{ { "two types", BYTES("\0SELECT $1\0\0\x02\0\0\0\x17\0\0\0\x19"), true }, "", 20 },
+		{ { "zero type", BYTES("a\0q\0\0\x01\0\0\0\0"), true }, "a", 8 },
+		{ { "negative count", BYTES("a\0q\0\xff\xff"), false }, NULL, 0 },
+		{ { "types cut short", BYTES("a\0q\0\0\x02\0\0\0\x17"), false }, NULL, 0 },
+		{ { "trailing byte", BYTES("a\0q\0\0\0x"), false }, NULL, 0 },
+		{ { "count missing", BYTES("a\0q\0"), false }, NULL, 0 },
+		{ { "query unterminated", BYTES("a\0select"), false }, NULL, 0 },
+		{ { "name unterminated", BYTES("abc"), false }, NULL, 0 },
+		{ { "empty", BYTES(""), false }, NULL, 0 },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		const char *name = NULL;
+		const uint8_t *rest = NULL;
+		size_t name_len = 99, rest_len = 99;
+		bool ok = proto_parse_parse(cases[i].rc.body, cases[i].rc.len, &name, &name_len,
+					    &rest, &rest_len);
+
+		if (ok != cases[i].rc.ok)
+			fail_msg("case '%s'", cases[i].rc.name);
+		if (!ok)
+			continue;
+		assert_string_equal(name, cases[i].name);
+		assert_int_equal(name_len, strlen(cases[i].name));
+		assert_int_equal(rest_len, cases[i].rest_len);
+		assert_ptr_equal(rest, cases[i].rc.body + name_len + 1);
+	}
+}
+
+/* Bind: the two names from however much of the body has come. */
+static void test_parse_bind_head_table(void **state)
+{
+	static const uint8_t body[] = "p1\0stmt\0\0\0\0\x01\0\0\0\x01x\0\0";
+	const size_t len = sizeof(body) - 1;
+	const char *portal, *stmt;
+	size_t head = 0;
+
+	assert_int_equal(proto_parse_bind_head(body, len, len, &portal, &stmt, &head),
+			 PROTO_HEAD_OK);
+	assert_string_equal(portal, "p1");
+	assert_string_equal(stmt, "stmt");
+	assert_int_equal(head, 8);
+	/* Only the names at hand is enough; fewer bytes need more. */
+	assert_int_equal(proto_parse_bind_head(body, 8, len, &portal, &stmt, &head),
+			 PROTO_HEAD_OK);
+	for (size_t avail = 0; avail < 8; avail++)
+		assert_int_equal(proto_parse_bind_head(body, avail, len, &portal, &stmt, &head),
+				 PROTO_HEAD_NEED_MORE);
+	/* The body ends before the names do. */
+	assert_int_equal(proto_parse_bind_head(body, 5, 5, &portal, &stmt, &head), PROTO_HEAD_BAD);
+	assert_int_equal(proto_parse_bind_head(body, 0, 0, &portal, &stmt, &head), PROTO_HEAD_BAD);
+	/* avail beyond the body is clamped to it. */
+	assert_int_equal(proto_parse_bind_head(body, len + 10, 3, &portal, &stmt, &head),
+			 PROTO_HEAD_BAD);
+}
+
+static void test_parse_target_table(void **state)
+{
+	static const struct {
+		struct raw_case rc;
+		uint8_t kind;
+		const char *name;
+	} cases[] = {
+		{ { "statement", BYTES("Ss1\0"), true }, 'S', "s1" },
+		{ { "unnamed portal", BYTES("P\0"), true }, 'P', "" },
+		{ { "bad kind", BYTES("Xs1\0"), false }, 0, NULL },
+		{ { "unterminated", BYTES("Ss1"), false }, 0, NULL },
+		{ { "trailing", BYTES("Ss1\0x"), false }, 0, NULL },
+		{ { "empty", BYTES(""), false }, 0, NULL },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		uint8_t kind = 0;
+		const char *name = NULL;
+		bool ok = proto_parse_target(cases[i].rc.body, cases[i].rc.len, &kind, &name);
+
+		if (ok != cases[i].rc.ok)
+			fail_msg("case '%s'", cases[i].rc.name);
+		if (!ok)
+			continue;
+		assert_int_equal(kind, cases[i].kind);
+		assert_string_equal(name, cases[i].name);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +396,9 @@ int main(void)
 		cmocka_unit_test(test_parse_error_malformed_table),
 		cmocka_unit_test(test_parse_password_table),
 		cmocka_unit_test(test_parse_sasl_initial_table),
+		cmocka_unit_test(test_parse_parse_table),
+		cmocka_unit_test(test_parse_bind_head_table),
+		cmocka_unit_test(test_parse_target_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,8 @@ endforeach()
 foreach(module
     hist
     conn_tcp
-    hba)
+    hba
+    prepared)
   pgmux_unit_test(${module} pgmux_core)
 endforeach()
 

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "pool.h"
 #include "pooler.h"
+#include "prepared.h"
 #include "proto.h"
 #include "proto_parse.h"
 #include "tls.h"
@@ -706,6 +707,7 @@ void server_link(struct server *s, struct client *c)
 {
 	s->client = c;
 	server_set_state(s, SERVER_ACTIVE);
+	prep_server_linked(s);
 	client_linked(c, s);
 }
 
@@ -879,18 +881,55 @@ static void server_count_query(struct server *s, struct client *c)
  * Walks the server's buffered messages. Most pass through untouched; the
  * loop stops early to see a ReadyForQuery or ErrorResponse whole.
  */
-static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *fatal,
-				       size_t fatal_len)
+/* What server_scan left for server_forward to do before scanning on. */
+struct server_scan_act {
+	bool drop;  /* swallow the message at pos (prepared.c) */
+	bool again; /* stopped early for it, or for pgmux's own bytes to go out */
+};
+
+/*
+ * Prepared-statement bookkeeping for one answer, once it is whole if it
+ * must be: 0 go on, 1 stop before it (act says why), -1 out of step.
+ */
+static int server_prep_answer(struct server *s, const struct proto_msg *m,
+			      struct server_scan_act *act, char *fatal, size_t fatal_len)
+{
+	const char *why = "";
+
+	switch (prep_server_message(s, m, &why)) {
+	case PREP_ANS_PASS:
+		return 0;
+	case PREP_ANS_WAIT:
+		return 1;
+	case PREP_ANS_DROP:
+		act->drop = true;
+		act->again = true;
+		return 1;
+	case PREP_ANS_BROKEN:
+		snprintf(fatal, fatal_len, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static enum server_outcome server_scan(struct server *s, size_t *pos_out,
+				       struct server_scan_act *act, char *fatal, size_t fatal_len)
 {
 	struct client *c = s->client;
 	struct iobuf *b = s->conn.rbuf;
 	size_t pos = b->start;
 	enum server_outcome out = SERVER_KEEP;
+	bool tracked = s->prep && c->prep;
+	int prc;
 
 	for (;;) {
 		struct proto_msg m;
 		enum proto_frame_rc rc;
 
+		if (tracked && prep_has_output(s)) {
+			act->again = true; /* answers of pgmux's own go out here */
+			break;
+		}
 		rc = proto_stream_next(&s->conn.ps, b->data, b->end, &pos, &m);
 		if (rc == PROTO_FRAME_NEED_MORE)
 			break;
@@ -908,6 +947,11 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *
 			if (!proto_parse_ready_for_query(m.body, m.body_len, &st)) {
 				snprintf(fatal, fatal_len, "malformed ReadyForQuery");
 				out = SERVER_LOST;
+				break;
+			}
+			if (tracked && (prc = server_prep_answer(s, &m, act, fatal, fatal_len))) {
+				if (prc < 0)
+					out = SERVER_LOST;
 				break;
 			}
 			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
@@ -961,8 +1005,15 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out, char *
 			if (m.whole)
 				server_note_param(s, c, &m);
 		}
+		if (tracked && (prc = server_prep_answer(s, &m, act, fatal, fatal_len))) {
+			if (prc < 0)
+				out = SERVER_LOST;
+			break;
+		}
 		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
 	}
+	if (tracked && prep_has_output(s))
+		act->again = true;
 	*pos_out = pos;
 	return out;
 }
@@ -978,6 +1029,38 @@ static enum conn_rc server_lost(struct server *s, const char *why)
 	return CONN_CLOSED;
 }
 
+/* Swallows the whole message at the start of the read buffer. */
+static void server_drop_answer(struct server *s)
+{
+	struct iobuf *b = s->conn.rbuf;
+	const uint8_t *p = b->data + b->start;
+	uint32_t len = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+
+	b->start += 1 + len;
+}
+
+/* Sends pgmux's own bytes (prepared.c): to the server, then to the client. */
+static enum conn_rc server_send_prep(struct server *s)
+{
+	struct client *c = s->client;
+	int rc = prep_send_output(s, NULL);
+
+	if (rc < 0)
+		return server_lost(s, "could not send to server");
+	if (rc > 0) {
+		client_close(c, "could not send to client");
+		return CONN_CLOSED;
+	}
+	return CONN_OK;
+}
+
+/*
+ * Forwards the server's answers to the linked client. With prepared
+ * statements tracked, answers pgmux owes itself are swallowed and ones it
+ * owes the client are sent in their place, so the walk runs in stretches;
+ * it stops early if the client stopped reading (client_on_drained
+ * resumes it).
+ */
 static enum conn_rc server_forward(struct server *s)
 {
 	struct client *c = s->client;
@@ -985,25 +1068,39 @@ static enum conn_rc server_forward(struct server *s)
 	size_t pos;
 	size_t n;
 	enum server_outcome out;
+	struct server_scan_act act;
 
-	fatal[0] = '\0';
-	out = server_scan(s, &pos, fatal, sizeof(fatal));
-	n = pos - s->conn.rbuf->start;
-	s->pool->stats.bytes_sent += n;
-	if (conn_forward(&s->conn, &c->conn, n) < 0) {
-		/* The client is unreachable; it takes its transaction with it. */
-		client_close(c, "could not send to client");
-		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+	for (;;) {
+		fatal[0] = '\0';
+		act.drop = false;
+		act.again = false;
+		out = server_scan(s, &pos, &act, fatal, sizeof(fatal));
+		n = pos - s->conn.rbuf->start;
+		s->pool->stats.bytes_sent += n;
+		if (conn_forward(&s->conn, &c->conn, n) < 0) {
+			/* The client is unreachable; it takes its transaction with it. */
+			client_close(c, "could not send to client");
+			return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
+		}
+		if (act.drop)
+			server_drop_answer(s);
+		if (prep_has_output(s) && server_send_prep(s) == CONN_CLOSED)
+			return CONN_CLOSED;
+		if (out != SERVER_KEEP || !act.again || !s->conn.rbuf ||
+		    (s->conn.flags & CONN_F_BLOCKED))
+			break;
 	}
 	switch (out) {
 	case SERVER_KEEP:
-		return CONN_OK;
+		prep_kick_client(c);
+		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
 	case SERVER_RELEASE:
-		if (s->conn.rbuf && iobuf_len(s->conn.rbuf) > 0) {
+		if ((s->conn.rbuf && iobuf_len(s->conn.rbuf) > 0) || !prep_server_quiet(s)) {
 			server_release(s, SERVER_RELEASE_DIRTY);
 			return CONN_CLOSED;
 		}
 		server_release(s, SERVER_RELEASE_CLEAN);
+		prep_kick_client(c); /* it may have requests buffered */
 		return s->state == SERVER_CLOSED ? CONN_CLOSED : CONN_OK;
 	case SERVER_LOST:
 		return server_lost(s, fatal);
@@ -1144,6 +1241,13 @@ static enum conn_rc server_reset_data(struct server *s)
 			server_note_param(s, s->sync_client, &m); /* its SETs, as the server spells them */
 		else if (m.type == PROTO_BE_ERROR_RESPONSE)
 			server_note_sync_error(s, &m);
+		if (m.type == PROTO_BE_COMMAND_COMPLETE && s->prep) {
+			/* DISCARD ALL drops the statements prepared.c knows of. */
+			if (!m.whole && m.total <= iobuf_size())
+				break;
+			if (m.whole)
+				prep_server_note_complete(s, m.body, m.body_len);
+		}
 		if (m.type != PROTO_BE_READY_FOR_QUERY) {
 			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
 			continue;
@@ -1242,8 +1346,10 @@ static void server_on_drained(struct conn *conn)
 {
 	struct server *s = container_of(conn, struct server, conn);
 
-	if (s->client)
+	if (s->client) {
 		conn_unblock(&s->client->conn);
+		prep_kick_client(s->client);
+	}
 }
 
 void server_cancel_done(struct server *s, bool taken)
@@ -1282,6 +1388,7 @@ void server_close(struct server *s, const char *fmt, ...)
 		s->resolve = NULL;
 	}
 	cancel_forget_server(s);
+	prep_server_closed(s);
 	if (s->authq)
 		authq_server_closed(s);
 	if (s->sync_client) {

@@ -367,6 +367,7 @@ static void client_on_closed(struct conn *conn)
 	free(c->user);
 	free(c->app_name);
 	param_set_clear(&c->params);
+	param_set_clear(&c->startup);
 	free(c);
 	g_pooler.client_count--;
 	pooler_maybe_finish_shutdown();
@@ -746,6 +747,7 @@ static enum conn_rc client_take_startup_params(struct client *c, const struct pr
 		client_fatal(c, "08P01", "unsupported startup parameter: %s", name);
 		return CONN_CLOSED;
 	}
+	param_set_copy(&c->startup, &c->params);
 	return CONN_OK;
 }
 

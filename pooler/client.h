@@ -82,6 +82,9 @@ struct client {
 	/* Tracked parameters as this client set them (params.h); NULL
 	 * entries: the pool's defaults. */
 	struct param_set params;
+	/* Its tracked startup parameters, as sent (session mode gives it a
+	 * server started with them, so RESET returns to them). */
+	struct param_set startup;
 	struct server *sync_server; /* a server running SETs before serving it */
 	unsigned leaks;             /* enum param_leak bits of its transaction */
 	/* Peer address, fetched once on first use (family 0 until then):

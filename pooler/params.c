@@ -119,6 +119,15 @@ void param_set_clear(struct param_set *ps)
 	}
 }
 
+bool param_set_same(const struct param_set *a, const struct param_set *b)
+{
+	for (size_t i = 0; i < PARAM_MAX; i++) {
+		if (!a->v[i] != !b->v[i] || (a->v[i] && strcmp(a->v[i], b->v[i]) != 0))
+			return false;
+	}
+	return true;
+}
+
 void param_set_copy(struct param_set *dst, const struct param_set *src)
 {
 	for (int i = 0; i < PARAM_MAX; i++)

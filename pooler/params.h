@@ -43,6 +43,8 @@ const char *param_name(int idx);
 
 void param_set_value(struct param_set *ps, int idx, const char *value);
 void param_set_clear(struct param_set *ps);
+/* Whether a and b hold the same values (NULL only equal to NULL). */
+bool param_set_same(const struct param_set *a, const struct param_set *b);
 /* Copies src's values over dst's. */
 void param_set_copy(struct param_set *dst, const struct param_set *src);
 /* Number of values set (bytes per client: SHOW MEM-style accounting). */

@@ -271,9 +271,34 @@ static void pool_fail_fast(struct pool *p)
 	authq_pool_failed(p, p->last_error_sqlstate, msg);
 }
 
-/* Opens up to `need` servers while the pool stays under `cap`. */
-static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap)
+/*
+ * Session mode: the startup parameters of the idx-th waiting client, which
+ * the server launched for it starts with (so RESET returns to them, as on
+ * a direct connection). NULL: the pool's plain server. Until the pool has
+ * its defaults (welcome), plain servers only.
+ */
+static const struct param_set *pool_waiting_startup(const struct pool *p, size_t idx)
 {
+	const struct list_node *it;
+
+	if (p->mode != POOL_MODE_SESSION || !p->welcome)
+		return NULL;
+	for (it = p->waiting_clients.head.next; it != &p->waiting_clients.head; it = it->next) {
+		const struct client *c = container_of(it, const struct client, node);
+
+		if (idx-- == 0)
+			return param_set_used(&c->startup) ? &c->startup : NULL;
+	}
+	return NULL;
+}
+
+/* Opens up to `need` servers while the pool stays under `cap`; with
+ * for_waiting, the k-th one for waiting client first + k. */
+static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap, bool for_waiting,
+			      size_t first)
+{
+	size_t k = 0;
+
 	if (pool_retry_pending(p))
 		return;
 	/* Counted once: a launch that fails at once must not be retried in
@@ -281,7 +306,8 @@ static void pool_launch_up_to(struct pool *p, size_t need, uint32_t cap)
 	while (need-- > 0 && pool_server_total(p) < cap) {
 		if (!pool_group_room(p) && (!pool_evict_for(p) || !pool_group_room(p)))
 			return;
-		server_launch(p);
+		server_launch_with(p, for_waiting ? pool_waiting_startup(p, first + k) : NULL);
+		k++;
 	}
 }
 
@@ -302,7 +328,7 @@ void pool_launch_servers(struct pool *p)
 	/* Servers logging in or being checked will each take a client. */
 	coming = p->login_servers.count + p->checking_servers;
 	need = want > coming ? want - coming : 0;
-	pool_launch_up_to(p, need, (uint32_t)p->pool_size);
+	pool_launch_up_to(p, need, (uint32_t)p->pool_size, true, coming);
 	if (want > 0 && pool_server_total(p) == 0 && p->pool_size <= 0)
 		log_warn("pool %s@%s has pool_size 0: %zu clients cannot be served", p->user_name,
 			 p->db_name, want);
@@ -369,10 +395,39 @@ bool pool_give(struct server *s, struct client *c)
 	return false;
 }
 
+/*
+ * The idle server for c: the most recently used one, except in session
+ * mode, where it must have been started with c's startup parameters.
+ */
+static struct server *pool_idle_for(struct pool *p, const struct client *c)
+{
+	struct list_node *it;
+
+	for (it = p->idle_servers.head.prev; it != &p->idle_servers.head; it = it->prev) {
+		struct server *s = container_of(it, struct server, node);
+
+		if (p->mode != POOL_MODE_SESSION || param_set_same(&s->startup, &c->startup))
+			return s;
+	}
+	return NULL;
+}
+
+/* Session mode, pool full, only idle servers started for other startup
+ * parameters: the oldest makes room (its close launches a new one). */
+static void pool_make_room(struct pool *p)
+{
+	struct list_node *n = list_first(&p->idle_servers);
+
+	if (p->mode != POOL_MODE_SESSION || !n ||
+	    pool_server_total(p) < (uint32_t)p->pool_size)
+		return;
+	server_close(container_of(n, struct server, node),
+		     "idle, started with other startup parameters than the waiting clients'");
+}
+
 bool pool_acquire(struct pool *p, struct client *c)
 {
-	struct list_node *n = list_last(&p->idle_servers);
-	struct server *s = n ? container_of(n, struct server, node) : NULL;
+	struct server *s = pool_idle_for(p, c);
 
 	bool fast = s && list_empty(&p->waiting_clients) && pool_may_serve(p) &&
 		    !server_check_due(s);
@@ -392,22 +447,33 @@ bool pool_acquire(struct pool *p, struct client *c)
 		return false;
 	}
 	/* Idle servers exist only while clients wait if they are due for
-	 * a check (LIFO: if the newest is due, all are). */
+	 * a check (LIFO: if the newest is due, all are), or, in session
+	 * mode, were started for other startup parameters. */
 	pool_start_checks(p);
 	pool_launch_servers(p);
+	if (c->state == CLIENT_WAITING && !s && p->login_servers.count == 0)
+		pool_make_room(p);
 	return false;
 }
 
-/* The longest-waiting client no syncing server has claimed. */
-static struct client *pool_first_unreserved(struct pool *p)
+/* The longest-waiting client no syncing server has claimed and s can
+ * serve (session mode: started with its startup parameters). */
+static struct client *pool_first_unreserved(struct pool *p, const struct server *s,
+					    bool *others)
 {
 	struct list_node *it;
 
+	*others = false;
 	for (it = p->waiting_clients.head.next; it != &p->waiting_clients.head; it = it->next) {
 		struct client *c = container_of(it, struct client, node);
 
-		if (!c->sync_server)
-			return c;
+		if (c->sync_server)
+			continue;
+		if (p->mode == POOL_MODE_SESSION && !param_set_same(&s->startup, &c->startup)) {
+			*others = true;
+			continue;
+		}
+		return c;
 	}
 	return NULL;
 }
@@ -417,6 +483,7 @@ void pool_server_ready(struct server *s)
 	struct pool *p = s->pool;
 	struct list_node *n = list_first(&p->waiting_clients);
 	struct client *c;
+	bool others;
 
 	if (s->close_needed || pool_is_paused(p)) {
 		server_close(s, s->close_needed ? "closing: reconnect requested" :
@@ -438,7 +505,12 @@ void pool_server_ready(struct server *s)
 		pooler_maybe_finish_shutdown();
 		return;
 	}
-	c = pool_first_unreserved(p);
+	c = pool_first_unreserved(p, s, &others);
+	if (!c && others) {
+		/* Its slot serves them better as a server started for them. */
+		server_close(s, "started with other startup parameters than the waiting clients'");
+		return;
+	}
 	if (!c) {
 		server_set_state(s, SERVER_IDLE);
 		return;
@@ -884,14 +956,16 @@ void pool_maintain(struct pool *p, uint64_t now_ms)
 	if (p->min_pool_size > 0 && total < (uint32_t)p->min_pool_size)
 		pool_launch_up_to(p, (size_t)p->min_pool_size - total,
 				  (uint32_t)(p->min_pool_size < p->pool_size ? p->min_pool_size :
-									       p->pool_size));
+									       p->pool_size),
+				  false, 0);
 	/* The reserve is for a pool that is full and has kept someone
 	 * waiting too long: one more server per pass. */
 	if (first && p->reserve_pool > 0 && p->login_servers.count == 0 &&
 	    now_ms - container_of(first, struct client, node)->wait_start_us / 1000 >= reserve_ms) {
 		uint32_t before = pool_server_total(p);
 
-		pool_launch_up_to(p, 1, (uint32_t)(p->pool_size + p->reserve_pool));
+		pool_launch_up_to(p, 1, (uint32_t)(p->pool_size + p->reserve_pool), true,
+				  p->login_servers.count);
 		if (pool_server_total(p) > before)
 			log_info("pool %s@%s: opening a reserve server for clients waiting over "
 				 "%.1f s", p->user_name, p->db_name,

@@ -223,6 +223,11 @@ static void server_connect_addr(struct server *s, const struct sockaddr *sa)
 
 void server_launch(struct pool *p)
 {
+	server_launch_with(p, NULL);
+}
+
+void server_launch_with(struct pool *p, const struct param_set *startup)
+{
 	struct server *s = xcalloc(1, sizeof(*s));
 	struct sockaddr_storage ss;
 	bool unix_sock = server_uses_unix_socket(p);
@@ -236,6 +241,11 @@ void server_launch(struct pool *p)
 	s->launched_ms = uv_now(g_pooler.loop);
 	list_append(&p->login_servers, &s->node);
 	g_pooler.server_count++;
+	if (startup) {
+		/* The values it logs in with are what it will have. */
+		param_set_copy(&s->startup, startup);
+		param_set_copy(&s->params, startup);
+	}
 	if (unix_sock)
 		uv_pipe_init(g_pooler.loop, &s->conn.h.pipe, 0);
 	else
@@ -304,7 +314,7 @@ static void server_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinf
 static void server_send_startup(struct server *s)
 {
 	const struct cfg_db *db = cfg_find_db(g_pooler.cfg, s->pool->db_name);
-	const char *params[16];
+	const char *params[16 + 2 * PARAM_MAX];
 	struct proto_buf b;
 	size_t n = 0;
 
@@ -327,6 +337,12 @@ static void server_send_startup(struct server *s)
 	if (db && db->application_name) {
 		params[n++] = "application_name";
 		params[n++] = db->application_name;
+	}
+	for (int i = 0; i < (int)param_count(); i++) {
+		if (s->startup.v[i]) {
+			params[n++] = param_name(i);
+			params[n++] = s->startup.v[i];
+		}
 	}
 	params[n] = NULL;
 	proto_buf_init(&b, 8192);
@@ -608,7 +624,9 @@ static void server_login_complete(struct server *s)
 	struct pool *p = s->pool;
 
 	pool_login_succeeded(p);
-	if (!p->welcome)
+	/* The pool's defaults come from a server started without a client's
+	 * own parameters. */
+	if (!p->welcome && param_set_used(&s->startup) == 0)
 		pool_set_welcome(p, &s->login->params, s->login->server_version);
 	server_free_login(s);
 	s->last_used_us = util_now_us();
@@ -1407,6 +1425,7 @@ static void server_on_closed(struct conn *conn)
 
 	server_free_login(s);
 	param_set_clear(&s->params);
+	param_set_clear(&s->startup);
 	free(s);
 	g_pooler.server_count--;
 	if (g_pooler.run_state != POOLER_SHUTDOWN_NOW) {

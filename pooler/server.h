@@ -54,6 +54,7 @@ struct server {
 	uint8_t resets_owed;        /* ReadyForQuery still due to RESETTING queries */
 	struct client *sync_client; /* RESETTING: SETs run for this waiting client */
 	struct param_set params;    /* tracked parameters as this server has them */
+	struct param_set startup;   /* tracked values in its startup packet (session mode) */
 	unsigned leaks;             /* enum param_leak bits seen in its answers */
 	char sync_error[256];       /* why the client's SET failed, "" if not */
 	char sync_sqlstate[6];
@@ -66,6 +67,9 @@ struct server {
 
 /* Starts a new server connection for the pool. */
 void server_launch(struct pool *p);
+/* The same with tracked parameters in its startup packet (NULL: none),
+ * for session-mode clients that sent their own. */
+void server_launch_with(struct pool *p, const struct param_set *startup);
 void server_set_state(struct server *s, enum server_state next);
 /* Links s to c and marks both active. */
 void server_link(struct server *s, struct client *c);

@@ -366,10 +366,11 @@ static void read_answers(int fd, int n_ready, struct answers *a)
 			a->types[t] = (char)h[0];
 		if (h[0] == 'E') {
 			char state[8];
+			size_t used = strlen(a->states);
 
 			field_of_error(b, len, 'C', state, sizeof(state));
-			snprintf(a->states + strlen(a->states), sizeof(a->states) - strlen(a->states),
-				 "%s%s", a->states[0] ? "," : "", state);
+			snprintf(a->states + used, sizeof(a->states) - used, "%s%s",
+				 used ? "," : "", state);
 		} else if (h[0] == 'D' && len >= 6) {
 			int32_t vlen;
 
@@ -1202,34 +1203,27 @@ static void test_prepared_large_bind_and_split_messages(void **state)
 	harness_pooler_stop(&p, 10);
 }
 
+#define PREP_TEST(t) cmocka_unit_test_teardown(t, harness_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_prepared_statement_follows_client_to_other_server,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_many_clients_on_pool_of_3, harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_unnamed_statement_untouched,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_close_then_parse_same_name, harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_describe_statement_and_portal,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_parse_error_mid_pipeline, harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_pipeline_mode_error_then_good_pipeline,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_duplicate_name_is_42P05, harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_lru_keeps_server_at_max, harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_zero_max_passes_through, harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_session_mode_passes_through,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_deallocate_all_and_discard_all_clear_names,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_ddl_recovers_from_0A000, harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_large_bind_and_split_messages,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_pgbench_tpcb_100_clients_pool_10,
-					  harness_teardown),
-		cmocka_unit_test_teardown(test_prepared_pgbench_select_only_100_clients_pool_10,
-					  harness_teardown),
+		PREP_TEST(test_prepared_statement_follows_client_to_other_server),
+		PREP_TEST(test_prepared_many_clients_on_pool_of_3),
+		PREP_TEST(test_prepared_unnamed_statement_untouched),
+		PREP_TEST(test_prepared_close_then_parse_same_name),
+		PREP_TEST(test_prepared_describe_statement_and_portal),
+		PREP_TEST(test_prepared_parse_error_mid_pipeline),
+		PREP_TEST(test_prepared_pipeline_mode_error_then_good_pipeline),
+		PREP_TEST(test_prepared_duplicate_name_is_42P05),
+		PREP_TEST(test_prepared_lru_keeps_server_at_max),
+		PREP_TEST(test_prepared_zero_max_passes_through),
+		PREP_TEST(test_prepared_session_mode_passes_through),
+		PREP_TEST(test_prepared_deallocate_all_and_discard_all_clear_names),
+		PREP_TEST(test_prepared_ddl_recovers_from_0A000),
+		PREP_TEST(test_prepared_large_bind_and_split_messages),
+		PREP_TEST(test_prepared_pgbench_tpcb_100_clients_pool_10),
+		PREP_TEST(test_prepared_pgbench_select_only_100_clients_pool_10),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -1,10 +1,10 @@
 /*
- * test_prepared.c: the pure parts of prepared.c: statement names and
- * sharing, the SQL checks for DISCARD/DEALLOCATE, a client's names, a
- * server's LRU (with statements pinned during a link), the answer queue
- * (folding, growth) and what each server answer does to it: forward,
- * swallow, synthesize, replace, and the skip to Sync after an error with
- * its records undone.
+ * test_prepared.c: the pure parts of prepared statements (prep_state.c):
+ * statement names and sharing, the SQL checks for DISCARD/DEALLOCATE, a
+ * client's names, a server's LRU (with statements pinned during a link),
+ * the answer queue (folding, growth) and what each server answer does to
+ * it: forward, swallow, synthesize, replace, and the skip to Sync after an
+ * error with its records undone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prepared.h"
+#include "prep_state.h"
 #include "proto.h"
 
 /* A Parse body after the name: query NUL, int16 0 (no parameter types). */
@@ -150,7 +150,8 @@ static void test_prepared_partial_query_check(void **state)
 		bool may;
 	} cases[] = {
 		{ "", true }, { "  ", true }, { "DEA", true }, { "deallocate al", true },
-		{ "Disc", true }, { "SELECT 'cut", false }, { "  sel", false }, { "DEALLOCATX", false },
+		{ "Disc", true }, { "SELECT 'cut", false }, { "  sel", false },
+		{ "DEALLOCATX", false },
 	};
 
 	(void)state;

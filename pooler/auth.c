@@ -20,6 +20,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/socket.h>
+
+#include <uv.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -29,6 +33,7 @@
 #include "auth_md5.h"
 #include "client.h"
 #include "config.h"
+#include "hba.h"
 #include "log.h"
 #include "pooler.h"
 #include "proto.h"
@@ -677,11 +682,113 @@ static enum auth_rc auth_begin_cleartext(struct client *c)
 }
 
 /* The secret is known (or known not to exist): ask for the method. */
+/* auth_type = cert, or an hba "cert" rule: a verified client certificate
+ * whose CommonName is the user name, as in PgBouncer and PostgreSQL. */
+static enum auth_rc auth_cert(struct client *c)
+{
+	struct auth_state *st = client_auth_state(c);
+	char cn[256];
+
+	if (!conn_tls_peer_cn(&c->conn, cn, sizeof(cn))) {
+		client_fatal(c, "28000", "certificate authentication failed for user \"%s\": "
+			     "no valid client certificate", st->user);
+		return AUTH_FAILED;
+	}
+	if (strcmp(cn, st->user) != 0) {
+		client_fatal(c, "28000", "certificate authentication failed for user \"%s\": "
+			     "certificate is for \"%s\"", st->user, cn);
+		return AUTH_FAILED;
+	}
+	return auth_ok(c);
+}
+
+/* hba "peer": a unix-socket client whose OS user has the user's name. */
+static enum auth_rc auth_peer(struct client *c)
+{
+	struct auth_state *st = client_auth_state(c);
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct passwd pw;
+	struct passwd *res = NULL;
+	char buf[1024];
+
+	if (!(c->conn.flags & CONN_F_UNIX) ||
+	    getsockopt(conn_fd(&c->conn), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+	    getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res ||
+	    strcmp(res->pw_name, st->user) != 0) {
+		client_fatal(c, "28000", "peer authentication failed for user \"%s\"", st->user);
+		return AUTH_FAILED;
+	}
+	return auth_ok(c);
+}
+
+/*
+ * The method for this login: auth_type, or with auth_type = hba the first
+ * matching rule of auth_hba_file. A "reject" rule, or none matching, ends
+ * the login with PostgreSQL's own 28000 message.
+ */
+static bool auth_method(struct client *c, enum cfg_auth_type *out)
+{
+	struct auth_state *st = client_auth_state(c);
+	struct sockaddr_storage ss;
+	struct hba_conn hc;
+	int line = 0;
+	int sslen = sizeof(ss);
+	char addr[64];
+	int port;
+
+	*out = g_pooler.cfg->auth_type;
+	if (*out != CFG_AUTH_HBA)
+		return true;
+	memset(&hc, 0, sizeof(hc));
+	hc.unix_socket = (c->conn.flags & CONN_F_UNIX) != 0;
+	hc.tls = c->conn.tls != NULL;
+	if (!hc.unix_socket &&
+	    uv_tcp_getpeername(&c->conn.h.tcp, (struct sockaddr *)&ss, &sslen) == 0)
+		hc.addr = (const struct sockaddr *)&ss;
+	hc.database = st->database;
+	hc.user = st->user;
+	switch (g_pooler.hba ? hba_match(g_pooler.hba, &hc, &line) : HBA_REJECT) {
+	case HBA_TRUST:
+		*out = CFG_AUTH_TRUST;
+		return true;
+	case HBA_PASSWORD:
+		*out = CFG_AUTH_PLAIN;
+		return true;
+	case HBA_MD5:
+		*out = CFG_AUTH_MD5;
+		return true;
+	case HBA_SCRAM:
+		*out = CFG_AUTH_SCRAM;
+		return true;
+	case HBA_CERT:
+		*out = CFG_AUTH_CERT;
+		return true;
+	case HBA_PEER:
+		*out = CFG_AUTH_PAM; /* stands for "peer" below: pgmux has no PAM */
+		return true;
+	case HBA_REJECT:
+		break;
+	}
+	client_peer_addr(c, addr, sizeof(addr), &port);
+	log_info("C %s:%d %s@%s: %s by auth_hba_file", addr, port, st->user, st->database,
+		 line ? "rejected" : "no rule matched");
+	client_fatal(c, "28000", "%s for host \"%s\", user \"%s\", database \"%s\", %s",
+		     line ? "auth_hba_file rejects connection" : "no auth_hba_file entry", addr,
+		     st->user, st->database, hc.tls ? "SSL encryption" : "no encryption");
+	return false;
+}
+
 static enum auth_rc auth_start(struct client *c)
 {
 	struct auth_state *st = client_auth_state(c);
+	enum cfg_auth_type method;
 
-	switch (g_pooler.cfg->auth_type) {
+	if (!auth_method(c, &method))
+		return AUTH_FAILED;
+	if (method == CFG_AUTH_PAM && g_pooler.cfg->auth_type == CFG_AUTH_HBA)
+		return auth_peer(c);
+	switch (method) {
 	case CFG_AUTH_ANY:
 		return auth_ok(c);
 	case CFG_AUTH_TRUST:
@@ -701,6 +808,7 @@ static enum auth_rc auth_start(struct client *c)
 	case CFG_AUTH_SCRAM:
 		return auth_begin_scram(c);
 	case CFG_AUTH_CERT:
+		return auth_cert(c);
 	case CFG_AUTH_HBA:
 	case CFG_AUTH_PAM:
 		break;

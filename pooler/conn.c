@@ -659,6 +659,11 @@ void conn_tls_describe(const struct conn *c, char *buf, size_t len)
 	tls_describe(&c->tls->t, buf, len);
 }
 
+bool conn_tls_peer_cn(const struct conn *c, char *out, size_t len)
+{
+	return c->tls && tls_peer_cn(&c->tls->t, out, len);
+}
+
 const char *conn_tls_error(const struct conn *c)
 {
 	return c->tls ? c->tls->t.error : "";

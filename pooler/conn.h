@@ -117,6 +117,8 @@ int conn_tls_start(struct conn *c, struct ssl_ctx_st *ctx, bool accept_side,
 		   const char *verify_host);
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384", or "" without TLS. */
 void conn_tls_describe(const struct conn *c, char *buf, size_t len);
+/* The verified client certificate's CommonName (false: none). */
+bool conn_tls_peer_cn(const struct conn *c, char *out, size_t len);
 /* Why the last TLS failure on c happened ("" if none). */
 const char *conn_tls_error(const struct conn *c);
 /* Shutdown: closes the loop handle the TLS code keeps. */

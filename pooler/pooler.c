@@ -21,6 +21,7 @@
 #include "iobuf.h"
 #include "janitor.h"
 #include "listener.h"
+#include "hba.h"
 #include "log.h"
 #include "params.h"
 #include "pool.h"
@@ -107,6 +108,31 @@ static int pooler_load_userlist(const struct cfg *cfg, struct cfg_userlist **out
 	return 0;
 }
 
+/*
+ * auth_hba_file, when auth_type = hba: loaded whole or not at all (a bad
+ * line fails the start or the RELOAD, so no rule is silently dropped).
+ */
+static int pooler_hba_load(const struct cfg *cfg, struct hba **out, char *err, size_t errlen)
+{
+	char why[512];
+
+	*out = NULL;
+	if (cfg->auth_type != CFG_AUTH_HBA)
+		return 0;
+	if (!cfg->auth_hba_file) {
+		snprintf(err, errlen, "auth_type = hba needs auth_hba_file");
+		return -1;
+	}
+	*out = hba_load(cfg->auth_hba_file, why, sizeof(why));
+	if (!*out) {
+		snprintf(err, errlen, "auth_hba_file: %s", why);
+		return -1;
+	}
+	for (size_t i = 0; i < hba_warning_count(*out); i++)
+		log_warn("auth_hba_file: %s", hba_warning(*out, i));
+	return 0;
+}
+
 /* One side's context, or NULL when that side's sslmode is disable. */
 static int pooler_tls_ctx(bool accept_side, const struct cfg *cfg, SSL_CTX **out, char *err,
 			  size_t errlen)
@@ -177,6 +203,7 @@ int pooler_init(uv_loop_t *loop, struct cfg *cfg, const char *config_path)
 		char err[512];
 
 		if (pooler_tls_load(cfg, err, sizeof(err)) != 0 ||
+		    pooler_hba_load(cfg, &g_pooler.hba, err, sizeof(err)) != 0 ||
 		    param_registry_init(cfg->track_extra_parameters, err, sizeof(err)) != 0) {
 			log_error("%s", err);
 			return -1;
@@ -209,6 +236,7 @@ int pooler_start(void)
 
 int pooler_reload(char *err, size_t errlen)
 {
+	struct hba *hba;
 	struct cfg *next = cfg_load(g_pooler.config_path, err, errlen);
 	struct cfg_userlist *ul;
 	char fixed[512];
@@ -220,11 +248,19 @@ int pooler_reload(char *err, size_t errlen)
 		cfg_free(next);
 		return -1;
 	}
-	if (pooler_tls_load(next, err, errlen) != 0) {
+	if (pooler_hba_load(next, &hba, err, errlen) != 0) {
 		cfg_userlist_free(ul);
 		cfg_free(next);
 		return -1;
 	}
+	if (pooler_tls_load(next, err, errlen) != 0) {
+		hba_free(hba);
+		cfg_userlist_free(ul);
+		cfg_free(next);
+		return -1;
+	}
+	hba_free(g_pooler.hba);
+	g_pooler.hba = hba;
 	if (cfg_diff_fixed(g_pooler.cfg, next, fixed, sizeof(fixed)) > 0)
 		log_warn("reload: these settings need a restart and keep their old values: %s",
 			 fixed);
@@ -378,6 +414,8 @@ void pooler_cleanup(void)
 {
 	pool_free_all();
 	param_registry_free();
+	hba_free(g_pooler.hba);
+	g_pooler.hba = NULL;
 	tls_ctx_free(g_pooler.client_tls);
 	tls_ctx_free(g_pooler.server_tls);
 	g_pooler.client_tls = NULL;

@@ -30,6 +30,7 @@ struct pooler {
 	uv_loop_t *loop;                /* the only event loop */
 	struct cfg *cfg;                /* live config; replaced whole on reload */
 	struct cfg_userlist *userlist;  /* auth_file contents, or NULL */
+	struct hba *hba;                /* auth_hba_file when auth_type = hba, or NULL */
 	/* TLS contexts from client_tls_* / server_tls_*; NULL when that side
 	 * is disabled. Connections hold their own reference. */
 	struct ssl_ctx_st *client_tls;

@@ -381,6 +381,22 @@ size_t tls_out_take(struct tls *t, void *buf, size_t cap)
 	return n;
 }
 
+bool tls_peer_cn(const struct tls *t, char *out, size_t len)
+{
+	X509 *cert;
+	int n;
+
+	if (!t->ssl || !t->established || SSL_get_verify_result(t->ssl) != X509_V_OK)
+		return false;
+	cert = SSL_get1_peer_certificate(t->ssl);
+	if (!cert)
+		return false;
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, out, (int)len);
+	X509_free(cert);
+	/* A CN with an embedded NUL would compare as a shorter name. */
+	return n > 0 && (size_t)n < len && strlen(out) == (size_t)n;
+}
+
 void tls_describe(const struct tls *t, char *buf, size_t len)
 {
 	if (!t->ssl || !t->established) {

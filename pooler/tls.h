@@ -92,6 +92,12 @@ size_t tls_out_take(struct tls *t, void *buf, size_t cap);
  * the handshake is done. */
 void tls_describe(const struct tls *t, char *buf, size_t len);
 
+/*
+ * The CommonName of the peer's certificate, if it sent one that verified
+ * against the CA file; false otherwise (auth_type = cert, hba "cert").
+ */
+bool tls_peer_cn(const struct tls *t, char *out, size_t len);
+
 /* Parses an sslmode name; -1 if unknown. */
 int tls_sslmode_parse(const char *s);
 const char *tls_sslmode_str(enum tls_sslmode m);

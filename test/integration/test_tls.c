@@ -104,8 +104,8 @@ static int group_setup(void **state)
 	run("cd %s && cp server.crt pg.crt && cp server.key pg.key && chmod 600 pg.key", g_dir);
 	if (pg && getuid() == 0)
 		run("chown %d:%d %s/pg.key %s/pg.crt", (int)pg->pw_uid, (int)pg->pw_gid, g_dir, g_dir);
-	run("chmod 644 %s/*.crt %s/server.key %s/server2.key %s/client.key", g_dir, g_dir, g_dir,
-	    g_dir);
+	run("chmod 644 %s/*.crt %s/server.key %s/server2.key", g_dir, g_dir, g_dir);
+	run("chmod 600 %s/client.key", g_dir); /* libpq refuses a readable key */
 	pg_ssl(true);
 	return 0;
 }
@@ -397,6 +397,50 @@ static void test_tls_reload_swaps_the_certificate_for_new_connections(void **sta
 	harness_pooler_stop(&p, 10);
 }
 
+/* auth_type = cert: the client certificate's CN is the user; no
+ * certificate, or one for another user, is refused with 28000. */
+static void test_tls_auth_type_cert_accepts_the_certificate_of_the_user_only(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler p;
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[1024], extra[640], ci[1024];
+	PGconn *c;
+
+	(void)state;
+	tls_settings(settings, sizeof(settings), "require", "auth_type = cert\n");
+	cfg.settings = settings;
+	harness_pooler_start(&p, &cfg);
+	snprintf(extra, sizeof(extra), "sslmode=require sslcert=%s/client.crt sslkey=%s/client.key",
+		 g_dir, g_dir);
+	conninfo(ci, sizeof(ci), &p, NULL, extra);
+	c = harness_connect(ci);
+	assert_int_equal(harness_scalar_ll(c, "SELECT 5"), 5);
+	PQfinish(c);
+
+	conninfo(ci, sizeof(ci), &p, NULL, "sslmode=require");
+	c = PQconnectdb(ci);
+	print_message("without a certificate: %s", PQerrorMessage(c));
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	assert_non_null(strstr(PQerrorMessage(c), "certificate authentication failed"));
+	PQfinish(c);
+
+	/* app's certificate presented for another user. */
+	{
+		char base[512];
+
+		harness_conninfo(base, sizeof(base), p.port, fx->db, fx->admin_user,
+				 fx->admin_password);
+		snprintf(ci, sizeof(ci), "%.500s %.500s", base, extra);
+	}
+	c = PQconnectdb(ci);
+	print_message("someone else's certificate: %s", PQerrorMessage(c));
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	assert_non_null(strstr(PQerrorMessage(c), "certificate is for \"app\""));
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+}
+
 /* SSLRequest and a StartupMessage in one write: refused before any 'S'. */
 static void test_tls_plaintext_after_ssl_request_is_refused_with_08P01(void **state)
 {
@@ -463,6 +507,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_tls_reload_swaps_the_certificate_for_new_connections,
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_tls_plaintext_after_ssl_request_is_refused_with_08P01,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_tls_auth_type_cert_accepts_the_certificate_of_the_user_only,
 					  harness_teardown),
 	};
 

@@ -59,6 +59,7 @@ set(PGMUX_IT_TESTS
   transaction_timeouts:90
   tls:120
   session_state:90
+  hba:90
   cancel:120
   slow_reader:120
   set_isolation:120

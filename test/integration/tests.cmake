@@ -117,7 +117,13 @@ endforeach()
 # repository, label "regress") through pgmux in session mode; regress_direct
 # runs it against PostgreSQL as the baseline (in the plain build only: it
 # does not involve pgmux). A missing directory fails the tests, never skips.
-set(PGMUX_PG_REGRESS_DIR "${CMAKE_SOURCE_DIR}/../shared/pg-regress" CACHE PATH
+# ../shared beside the checkout; a clone made elsewhere (CI's clean checkout,
+# `git clone . /tmp/x`) falls back to the workspace's copy.
+set(PGMUX_PG_REGRESS_DEFAULT "${CMAKE_SOURCE_DIR}/../shared/pg-regress")
+if(NOT EXISTS "${PGMUX_PG_REGRESS_DEFAULT}/schedule" AND EXISTS "/work/shared/pg-regress/schedule")
+  set(PGMUX_PG_REGRESS_DEFAULT "/work/shared/pg-regress")
+endif()
+set(PGMUX_PG_REGRESS_DIR "${PGMUX_PG_REGRESS_DEFAULT}" CACHE PATH
   "pg_regress input directory (sql/, expected/, data/, schedule)")
 set(PGMUX_PG_REGRESS_BIN
   "/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress" CACHE FILEPATH

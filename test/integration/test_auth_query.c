@@ -500,6 +500,58 @@ static void test_auth_query_burst_runs_one_query_cached_reload_clears(void **sta
 	harness_pooler_stop(&p, 20);
 }
 
+/* ---- clients that leave while pgmux works for them ------------------------ */
+
+/* A blocking raw connection that has sent its startup packet; -1 on failure. */
+static int raw_startup(int port, const char *db, const char *user)
+{
+	struct sockaddr_in sa = { 0 };
+	unsigned char buf[256];
+	uint32_t v;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int n;
+
+	if (fd < 0)
+		return -1;
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	n = snprintf((char *)buf + 8, sizeof(buf) - 9, "user%c%s%cdatabase%c%s%c", 0, user, 0, 0,
+		     db, 0);
+	buf[8 + n] = 0;
+	v = htonl((uint32_t)(n + 9));
+	memcpy(buf, &v, 4);
+	v = htonl(196608);
+	memcpy(buf + 4, &v, 4);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, buf, (size_t)n + 9) != n + 9) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Clients that leave while their lookup runs: the answer is dropped. */
+static void test_auth_query_clients_leaving_during_the_lookup(void **state)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	const struct aq_fixture *aq = aq_fixture();
+	struct harness_pooler p;
+	int fds[20];
+	int i;
+
+	start_lookup_pooler(&p, "scram-sha-256", NULL, NULL);
+	for (i = 0; i < 20; i++) {
+		fds[i] = raw_startup(p.port, fx->db, i % 2 ? aq->scram_user : "aq_no_such_user");
+		assert_true(fds[i] >= 0);
+	}
+	for (i = 0; i < 20; i++)
+		close(fds[i]);
+	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
+	assert_true(harness_pooler_alive(&p));
+	harness_pooler_stop(&p, 20);
+}
+
 /* ---- failures ------------------------------------------------------------- */
 
 /* Nothing listens where the auth database is: 08006 at once, not a hang. */
@@ -1168,6 +1220,8 @@ int main(void)
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_auth_query_per_database_settings, harness_teardown),
 		cmocka_unit_test_teardown(test_auth_query_burst_runs_one_query_cached_reload_clears,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_auth_query_clients_leaving_during_the_lookup,
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_auth_query_auth_server_down_gives_08006,
 					  harness_teardown),

@@ -1345,8 +1345,11 @@ static enum conn_rc client_forward(struct client *c)
 		}
 		client_skip(c, &m, &pos, skip);
 		/* The rest of a message rewritten at its head is forwarded
-		 * as it comes: the new head must go first. */
-		if (c->conn.ps.body_left > 0 && client_send_prep(c) == CONN_CLOSED)
+		 * as it comes: the new head must go first. Large injected
+		 * statements go at once rather than pile up. */
+		if ((c->conn.ps.body_left > 0 ||
+		     prep_output_to_server(c->server) > CLIENT_COALESCE_MAX) &&
+		    client_send_prep(c) == CONN_CLOSED)
 			return CONN_CLOSED;
 		/* The server has everything up to here. */
 		owed = c->outstanding;

@@ -760,6 +760,11 @@ bool prep_has_output(const struct server *s)
 	return s->prep && (s->prep->to_client.len > 0 || s->prep->to_server.len > 0);
 }
 
+size_t prep_output_to_server(const struct server *s)
+{
+	return s->prep ? s->prep->to_server.len : 0;
+}
+
 void prep_append_server(struct server *s, const uint8_t *p, size_t n)
 {
 	proto_put_bytes(&s->prep->to_server, p, n);

@@ -106,6 +106,8 @@ enum prep_answer prep_server_message(struct server *s, const struct proto_msg *m
 				     const char **why);
 /* The server has bytes of pgmux's own to send (to either side). */
 bool prep_has_output(const struct server *s);
+/* How many of them are for the server. */
+size_t prep_output_to_server(const struct server *s);
 /* A client message joins pgmux's bytes for s, so one write carries all. */
 void prep_append_server(struct server *s, const uint8_t *p, size_t n);
 /* Sends them: rewritten/injected messages to s, synthesized answers to its

@@ -5,7 +5,8 @@
  *     pool cap held, and SHOW STATS showing fewer server parses than
  *     client parses;
  *   - statements follow their clients onto other servers (the backend pid
- *     changes, results stay right), also with 30 threads on a pool of 3;
+ *     changes, results stay right), also with 30 threads on a pool of 3,
+ *     in statement mode, and after a server was terminated;
  *   - the unnamed statement passes through untouched;
  *   - Close then Parse of the same name; Describe of a statement and of a
  *     portal; a Parse error mid-pipeline (raw protocol and libpq pipeline
@@ -668,6 +669,83 @@ static void test_prepared_many_clients_on_pool_of_3(void **state)
 	harness_pooler_stop(&p, 10);
 }
 
+/* Statement mode: every statement may run on another server. */
+static void test_prepared_statement_mode(void **state)
+{
+	struct harness_pooler p;
+	PGconn *a, *b;
+	char *pid1, *pid2;
+	const char *param[1] = { "2" };
+	PGresult *r;
+
+	(void)state;
+	skip_for_pgbouncer();
+	start(&p, "pool_mode = statement\ndefault_pool_size = 2\n");
+	a = app(&p);
+	b = app(&p);
+	prepare(a, "sm", "SELECT pg_backend_pid()::text, $1::int * 21", 1);
+	pid1 = exec_value(a, "sm", 1, param);
+	/* b's statement holds the server a just used while a runs again. */
+	assert_int_equal(PQsendQuery(b, "SELECT pg_sleep(0.5)"), 1);
+	usleep(100 * 1000);
+	pid2 = exec_value(a, "sm", 1, param);
+	if (strcmp(pid1, pid2) == 0)
+		fail_msg("both executions ran on backend %s", pid1);
+	while ((r = PQgetResult(b)) != NULL)
+		PQclear(r);
+	r = PQexecPrepared(a, "sm", 1, param, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 1), "42");
+	PQclear(r);
+	free(pid1);
+	free(pid2);
+	PQfinish(a);
+	PQfinish(b);
+	harness_pooler_stop(&p, 10);
+}
+
+/* A server that dies takes its statements with it; the client's names
+ * stay and are prepared on the next server. */
+static void test_prepared_survives_server_loss(void **state)
+{
+	struct harness_pooler p;
+	PGconn *c, *super;
+	char *pid, *v, sql[96];
+	const char *param[1] = { "5" };
+	PGresult *r;
+
+	(void)state;
+	skip_for_pgbouncer();
+	start(&p, "pool_mode = transaction\ndefault_pool_size = 1\n");
+	c = app(&p);
+	prepare(c, "lost", "SELECT pg_backend_pid()::text, $1::int + 1", 1);
+	pid = exec_value(c, "lost", 1, param);
+	super = harness_connect_pg_super(NULL);
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
+	harness_exec(super, sql);
+	PQfinish(super);
+	usleep(200 * 1000);
+	/* The dead server was idle: pgmux noticed, the next one prepares. */
+	for (int i = 0; i < 3; i++) {
+		r = PQexecPrepared(c, "lost", 1, param, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			assert_string_equal(PQgetvalue(r, 0, 1), "6");
+			assert_string_not_equal(PQgetvalue(r, 0, 0), pid);
+			PQclear(r);
+			break;
+		}
+		/* At most the one request that met the dying server. */
+		assert_string_equal(harness_sqlstate(r), "08006");
+		PQclear(r);
+	}
+	v = exec_value(c, "lost", 1, param);
+	free(v);
+	assert_int_equal(admin_sum(&p, "SHOW CLIENTS", "C", "prepared_statements"), 1);
+	free(pid);
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+}
+
 /* ---- unnamed, Close, Describe -------------------------------------------- */
 
 static void test_prepared_unnamed_statement_untouched(void **state)
@@ -1210,6 +1288,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		PREP_TEST(test_prepared_statement_follows_client_to_other_server),
 		PREP_TEST(test_prepared_many_clients_on_pool_of_3),
+		PREP_TEST(test_prepared_statement_mode),
+		PREP_TEST(test_prepared_survives_server_loss),
 		PREP_TEST(test_prepared_unnamed_statement_untouched),
 		PREP_TEST(test_prepared_close_then_parse_same_name),
 		PREP_TEST(test_prepared_describe_statement_and_portal),

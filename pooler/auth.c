@@ -99,6 +99,7 @@ static struct {
 	struct auth_server_keys *server_keys;
 	struct list queued;  /* jobs waiting for a thread-pool slot */
 	unsigned running;    /* jobs on the thread pool */
+	unsigned jobs_max;   /* how many may be (0: not computed yet) */
 	bool inline_jobs;
 	struct list turn;    /* clients whose next login step waits for a new turn */
 	unsigned turn_steps; /* login steps run in the current turn */
@@ -319,9 +320,12 @@ void auth_jobs_inline(bool on)
  */
 static unsigned auth_jobs_max(void)
 {
-	unsigned n = uv_available_parallelism();
+	if (g_auth.jobs_max == 0) {
+		unsigned n = uv_available_parallelism(); /* a system call: asked once */
 
-	return n > 2 ? n / 2 : 1;
+		g_auth.jobs_max = n > 2 ? n / 2 : 1;
+	}
+	return g_auth.jobs_max;
 }
 
 static struct auth_job *auth_job_new(enum auth_job_kind kind, const char *password,
@@ -537,7 +541,7 @@ static enum auth_rc auth_ok(struct client *c)
  * client_fatal's line (log_pooler_errors) names the address, user and
  * database; the reason is only for the operator, at DEBUG.
  */
-static enum auth_rc auth_fail(struct client *c, const char *why)
+static enum auth_rc auth_refuse(struct client *c, const char *method, const char *why)
 {
 	struct auth_state *st = client_auth_state(c);
 	char ident[200];
@@ -545,14 +549,14 @@ static enum auth_rc auth_fail(struct client *c, const char *why)
 	client_ident(c, ident, sizeof(ident));
 	log_debug("%s: login failed: %s", ident, why);
 	if (!g_pooler.cfg->log_pooler_errors)
-		log_warn("%s: login failed: password authentication failed", ident);
-	if (g_pooler.cfg->auth_type == CFG_AUTH_TRUST)
-		client_fatal(c, "28P01", "\"trust\" authentication failed for user \"%s\"",
-			     st->user);
-	else
-		client_fatal(c, "28P01", "password authentication failed for user \"%s\"",
-			     st->user);
+		log_warn("%s: login failed: %s authentication failed", ident, method);
+	client_fatal(c, "28P01", "%s authentication failed for user \"%s\"", method, st->user);
 	return AUTH_FAILED;
+}
+
+static enum auth_rc auth_fail(struct client *c, const char *why)
+{
+	return auth_refuse(c, "password", why);
 }
 
 static enum auth_rc auth_begin_md5(struct client *c)
@@ -796,7 +800,7 @@ static enum auth_rc auth_start(struct client *c)
 		 * console keeps its own rules (admin_users). */
 		if (st->stored || st->admin)
 			return auth_ok(c);
-		return auth_fail(c, "no such user");
+		return auth_refuse(c, "\"trust\"", "no such user");
 	case CFG_AUTH_PLAIN:
 		return auth_begin_cleartext(c);
 	case CFG_AUTH_MD5:

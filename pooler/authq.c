@@ -103,6 +103,14 @@ enum authq_target_rc {
 	AUTHQ_TARGET_BAD,  /* configured, but cannot work (logged) */
 };
 
+/* The auth_user for clients of client_db, or NULL: auth_query is off. */
+static const char *authq_user_for(const char *client_db)
+{
+	const struct cfg_db *cdb = cfg_find_db(g_pooler.cfg, client_db);
+
+	return cdb && cdb->auth_user ? cdb->auth_user : g_pooler.cfg->auth_user;
+}
+
 /*
  * As PgBouncer: the client's [databases] entry may name its own auth_user,
  * auth_dbname and auth_query; otherwise the global ones apply, and without
@@ -113,7 +121,7 @@ static enum authq_target_rc authq_target_for(const char *client_db, struct authq
 	const struct cfg *cfg = g_pooler.cfg;
 	const struct cfg_db *cdb = cfg_find_db(cfg, client_db);
 
-	t->user = cdb && cdb->auth_user ? cdb->auth_user : cfg->auth_user;
+	t->user = authq_user_for(client_db);
 	if (!t->user)
 		return AUTHQ_TARGET_NONE;
 	t->dbname = cdb && cdb->auth_dbname ? cdb->auth_dbname :
@@ -139,9 +147,7 @@ static enum authq_target_rc authq_target_for(const char *client_db, struct authq
 
 bool authq_enabled(const char *db)
 {
-	struct authq_target t;
-
-	return authq_target_for(db, &t) != AUTHQ_TARGET_NONE;
+	return authq_user_for(db) != NULL;
 }
 
 /* ---- entries ---- */
@@ -452,7 +458,7 @@ static bool authq_column(struct proto_cursor *c, const uint8_t **val, int32_t *l
 	return *len >= 0 && proto_read_bytes(c, (size_t)*len, val);
 }
 
-/* 'D': the first row wins; a NULL name or secret means "no password". */
+/* 'D': the first row counts; a NULL name or secret means "no password". */
 static void authq_data_row(struct authq_entry *e, const struct proto_msg *m)
 {
 	struct proto_cursor c;
@@ -471,6 +477,11 @@ static void authq_data_row(struct authq_entry *e, const struct proto_msg *m)
 	e->got_row = true;
 	if (!name || !secret)
 		return;
+	/* A query that ignores $1 would hand one user's secret to everyone. */
+	if ((size_t)name_len != strlen(e->user) || memcmp(name, e->user, (size_t)name_len) != 0) {
+		authq_bad(e, "auth_query returned a row for another user (does it use $1?)");
+		return;
+	}
 	if (secret_len > AUTHQ_SECRET_MAX || memchr(secret, '\0', (size_t)secret_len)) {
 		authq_bad(e, "auth_query returned an unusable secret");
 		return;

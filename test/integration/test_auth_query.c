@@ -625,6 +625,8 @@ static void test_auth_query_broken_query_gives_28000(void **state)
 		"SELECT $1::text",                            /* one column */
 		"SELECT * FROM pgmux_auth.no_such_function($1)", /* an error */
 		"SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1", /* denied */
+		/* ignores $1: another user's row must not let anyone in */
+		"SELECT uname, phash FROM pgmux_auth.user_lookup('aq_md5') WHERE $1::text IS NOT NULL",
 	};
 	struct harness_pooler_cfg cfg = { 0 };
 	struct harness_pooler p;
@@ -632,7 +634,7 @@ static void test_auth_query_broken_query_gives_28000(void **state)
 	size_t i;
 
 	auth_user_userlist(users, sizeof(users));
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
 		harness_fmt(settings, sizeof(settings),
 			    "auth_type = scram-sha-256\nauth_user = %s\nauth_query = %s\n",
 			    aq->auth_user, queries[i]);

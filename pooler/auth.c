@@ -685,7 +685,6 @@ static enum auth_rc auth_begin_cleartext(struct client *c)
 	return auth_send(c, &b);
 }
 
-/* The secret is known (or known not to exist): ask for the method. */
 /* auth_type = cert, or an hba "cert" rule: a verified client certificate
  * whose CommonName is the user name, as in PgBouncer and PostgreSQL. */
 static enum auth_rc auth_cert(struct client *c)
@@ -783,6 +782,7 @@ static bool auth_method(struct client *c, enum cfg_auth_type *out)
 	return false;
 }
 
+/* The secret is known (or known not to exist): ask for the method. */
 static enum auth_rc auth_start(struct client *c)
 {
 	struct auth_state *st = client_auth_state(c);

@@ -205,7 +205,7 @@ static void test_load_fd_limit_64_refusals_are_53300(void **state)
 	struct load_run r;
 	char *args[] = { "--clients", "100", "--duration", "3s", "--connect-rate", "unlimited",
 			 NULL };
-	long long failed, refused;
+	long long failed, refused, unfinished;
 
 	(void)state;
 	/* The descriptor-limit refusal with 53300 is pgmux's behaviour. */
@@ -220,11 +220,15 @@ static void test_load_fd_limit_64_refusals_are_53300(void **state)
 	failed = json_ll(r.json, "failed", "\"connections\"", "\"failed\"", NULL);
 	refused = json_ll(r.json, "53300", "\"connections\"", "\"failed_by_cause\"", "\"53300\"",
 			  NULL);
-	print_message("64 descriptors: %lld of 100 refused, %lld of them as 53300\n", failed,
-		      refused);
-	/* 100 clients cannot fit in 64 descriptors, and every refusal says 53300. */
-	assert_true(failed > 0);
-	assert_int_equal(refused, failed);
+	unfinished = json_ll(r.json, "unfinished", "\"connections\"", "\"failed_by_cause\"",
+			     "\"unfinished\"", NULL);
+	print_message("64 descriptors: %lld of 100 refused, %lld of them as 53300, %lld still in "
+		      "the accept backlog at the end\n", failed, refused, unfinished);
+	/* 100 clients cannot fit in 64 descriptors, and every refusal says 53300;
+	 * on a slow machine (ASan, load) some are still queued in the listen
+	 * backlog when the 3 s run ends: not refused, just not yet accepted. */
+	assert_true(refused > 0);
+	assert_int_equal(refused + unfinished, failed);
 	assert_int_equal(json_ll(r.json, "lost", "\"connections\"", "\"lost\"", NULL), 0);
 	/* The clients that got in worked. */
 	assert_true(json_ll(r.json, "tx", "\"transactions\"", "\"completed\"", NULL) > 0);

@@ -446,28 +446,16 @@ static void client_put_params(struct client *c, struct proto_buf *b, const uint8
 			      size_t len)
 {
 	bool sent[PARAM_MAX] = { false };
+	struct param_msg m;
 	size_t pos = 0;
 
-	while (pos + 5 <= len) {
-		uint32_t mlen;
-		const char *name;
-		const char *value;
-		int idx = -1;
-
-		memcpy(&mlen, params + pos + 1, 4);
-		mlen = ntohl(mlen);
-		if (mlen < 4 || mlen > len - pos - 1)
-			break;
-		if (params[pos] == PROTO_BE_PARAMETER_STATUS &&
-		    param_parse_status(params + pos + 5, mlen - 4, &name, &value))
-			idx = param_index(name);
-		if (idx >= 0 && c->params.v[idx]) {
-			proto_build_parameter_status(b, name, c->params.v[idx]);
-			sent[idx] = true;
+	while (param_walk(params, len, &pos, &m)) {
+		if (m.idx >= 0 && c->params.v[m.idx]) {
+			proto_build_parameter_status(b, m.name, c->params.v[m.idx]);
+			sent[m.idx] = true;
 		} else {
-			proto_put_bytes(b, params + pos, 1 + mlen);
+			proto_put_bytes(b, m.bytes, m.total);
 		}
-		pos += 1 + mlen;
 	}
 	for (size_t i = 0; i < param_count(); i++) {
 		if (c->params.v[i] && !sent[i])

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto.h"
+#include "proto_frame.h"
 #include "util.h"
 
 /* PgBouncer's tracked set; PostgreSQL reports all of them (GUC_REPORT). */
@@ -205,6 +207,27 @@ int param_build_sync(struct proto_buf *out, const struct param_set *want,
 		proto_build_query(out, q.p);
 	free(q.p);
 	return n;
+}
+
+bool param_walk(const uint8_t *buf, size_t len, size_t *pos, struct param_msg *out)
+{
+	struct proto_frame f;
+
+	if (*pos >= len ||
+	    proto_frame_header(buf + *pos, len - *pos, PROTO_DIR_BACKEND, true, &f) !=
+		    PROTO_FRAME_OK ||
+	    f.total > len - *pos)
+		return false;
+	out->bytes = buf + *pos;
+	out->total = f.total;
+	out->idx = -1;
+	out->name = NULL;
+	out->value = NULL;
+	if (f.type == PROTO_BE_PARAMETER_STATUS &&
+	    param_parse_status(out->bytes + PROTO_HEADER_SIZE, f.len - 4, &out->name, &out->value))
+		out->idx = param_index(out->name);
+	*pos += f.total;
+	return true;
 }
 
 bool param_parse_status(const uint8_t *body, size_t len, const char **name, const char **value)

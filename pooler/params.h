@@ -11,7 +11,7 @@
  * the server in line. A value of NULL in a set means "the pool's default":
  * what the server reported at login, which is what every fresh server has.
  *
- * Everything here is pure code (no I/O) and unit-tested.
+ * Everything here is pure code (no I/O), unit-tested in test/unit/test_params.c.
  */
 #ifndef PGMUX_PARAMS_H
 #define PGMUX_PARAMS_H
@@ -64,6 +64,18 @@ const char *param_effective(const struct param_set *ps, const struct param_set *
  */
 int param_build_sync(struct proto_buf *out, const struct param_set *want,
 		     const struct param_set *have, const struct param_set *defaults);
+
+/* One message of a run of server messages (a pool's welcome). */
+struct param_msg {
+	const uint8_t *bytes; /* the whole message, header included */
+	size_t total;
+	int idx;              /* tracked parameter it reports, or -1 */
+	const char *name;     /* ParameterStatus only, else NULL */
+	const char *value;
+};
+/* Steps *pos to the next message of buf[0..len); false at the end or at a
+ * malformed frame (framed by proto_frame_header). */
+bool param_walk(const uint8_t *buf, size_t len, size_t *pos, struct param_msg *out);
 
 /* A ParameterStatus body: name and value, or false if malformed. */
 bool param_parse_status(const uint8_t *body, size_t len, const char **name, const char **value);

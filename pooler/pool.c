@@ -527,22 +527,13 @@ void pool_want_welcome(struct pool *p)
 /* The tracked parameters among the welcome's ParameterStatus messages. */
 static void pool_parse_defaults(struct pool *p)
 {
+	struct param_msg m;
 	size_t pos = 0;
 
 	param_set_clear(&p->defaults);
-	while (pos + 5 <= p->welcome_len) {
-		uint32_t len;
-		const char *name;
-		const char *value;
-
-		memcpy(&len, p->welcome + pos + 1, 4);
-		len = ntohl(len);
-		if (len < 4 || len > p->welcome_len - pos - 1)
-			return;
-		if (p->welcome[pos] == 'S' &&
-		    param_parse_status(p->welcome + pos + 5, len - 4, &name, &value))
-			param_set_value(&p->defaults, param_index(name), value);
-		pos += 1 + len;
+	while (param_walk(p->welcome, p->welcome_len, &pos, &m)) {
+		if (m.idx >= 0)
+			param_set_value(&p->defaults, m.idx, m.value);
 	}
 }
 

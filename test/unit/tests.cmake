@@ -27,7 +27,8 @@ foreach(module
     hist
     conn_tcp
     hba
-    prepared)
+    prepared
+    params)
   pgmux_unit_test(${module} pgmux_core)
 endforeach()
 

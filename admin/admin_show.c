@@ -18,6 +18,7 @@
 #include "pooler.h"
 #include "prepared.h"
 #include "server.h"
+#include "sqlprep.h"
 #include "stats.h"
 #include "util.h"
 #include "version.h"
@@ -577,7 +578,7 @@ struct sock_row {
 	const char *app;
 	char id[24];
 	char tls[96];
-	char prepared[16]; /* named statements: the client's, or the server's */
+	char prepared[16]; /* named statements (protocol and SQL level): the client's, or the server's */
 };
 
 static void sock_row_emit(struct proto_buf *b, const struct sock_row *r)
@@ -641,7 +642,7 @@ static void show_client(struct proto_buf *b, struct client *c, uint64_t now)
 		snprintf(r.link, sizeof(r.link), "%p", (const void *)c->server);
 	util_strlcpy(r.pid, "0", sizeof(r.pid));
 	r.app = c->app_name ? c->app_name : "";
-	fmt_u64(r.prepared, sizeof(r.prepared), prep_client_count(c));
+	fmt_u64(r.prepared, sizeof(r.prepared), prep_client_count(c) + sqlprep_client_count(c));
 	conn_tls_describe(&c->conn, r.tls, sizeof(r.tls));
 	fmt_u64(r.id, sizeof(r.id), c->id);
 	sock_row_emit(b, &r);
@@ -737,7 +738,7 @@ static void show_server(struct proto_buf *b, const struct server *s)
 		snprintf(r.link, sizeof(r.link), "%p", (const void *)s->client);
 	snprintf(r.pid, sizeof(r.pid), "%u", s->be_pid);
 	r.app = s->client && s->client->app_name ? s->client->app_name : "";
-	fmt_u64(r.prepared, sizeof(r.prepared), prep_server_count(s));
+	fmt_u64(r.prepared, sizeof(r.prepared), prep_server_count(s) + sqlprep_server_count(s));
 	conn_tls_describe(&s->conn, r.tls, sizeof(r.tls));
 	fmt_u64(r.id, sizeof(r.id), s->id);
 	sock_row_emit(b, &r);

@@ -30,6 +30,7 @@
 #include "proto.h"
 #include "proto_startup.h"
 #include "server.h"
+#include "sqlprep.h"
 #include "tls.h"
 #include "util.h"
 
@@ -364,6 +365,7 @@ static void client_on_closed(struct conn *conn)
 	client_free_login(c);
 	admin_session_end(c);
 	prep_client_closed(c);
+	sqlprep_client_closed(c);
 	free(c->user);
 	free(c->app_name);
 	param_set_clear(&c->params);
@@ -1325,8 +1327,10 @@ static enum conn_rc client_forward(struct client *c)
 			}
 		}
 		client_count_request(c, m.type);
-		if (m.whole && c->pool->mode != POOL_MODE_SESSION)
+		if (m.whole && c->pool->mode != POOL_MODE_SESSION) {
 			c->leaks |= client_scan_leaks(&m);
+			sqlprep_client_message(c, m.type, m.body, m.body_len);
+		}
 		if (skip == 0) {
 			proto_stream_consume(&c->conn.ps, b->end, &pos, &m);
 			continue;

@@ -68,6 +68,7 @@ struct client {
 	bool copy_in;               /* server is in COPY FROM STDIN for it */
 	bool unsynced;              /* extended-protocol messages sent since the last Sync */
 	struct prep_client *prep;   /* its named statements (prepared.c), or NULL: untracked */
+	struct sqlprep_set *sqlprep; /* its SQL-level statements (sqlprep.c), or NULL: none */
 	bool in_fd_reserve;         /* accepted into the descriptors kept for the console */
 	uint8_t enc_asked;          /* encryption requests answered 'N' (CLIENT_ENC_* bits) */
 	uint64_t connect_time_us;   /* wall clock */

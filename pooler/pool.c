@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pooler.h"
 #include "server.h"
+#include "sqlprep.h"
 #include "util.h"
 
 static char *pool_key(const char *db, const char *user, size_t *len)
@@ -378,18 +379,30 @@ static void pool_start_checks(struct pool *p)
 	}
 }
 
+/* Whether s is ready for c as it is: same parameters, same SQL-level
+ * prepared statements. */
+static bool pool_in_line(const struct server *s, const struct client *c)
+{
+	return param_build_sync(NULL, &c->params, &s->params, &s->pool->defaults) == 0 &&
+	       sqlprep_in_sync(c, s);
+}
+
 bool pool_give(struct server *s, struct client *c)
 {
 	struct proto_buf q;
+	bool with_set;
+	uint32_t owed;
 	bool sent;
 
-	proto_buf_init(&q, 64 * 1024);
-	if (param_build_sync(&q, &c->params, &s->params, &s->pool->defaults) == 0) {
-		proto_buf_free(&q);
+	if (pool_in_line(s, c)) {
 		server_link(s, c);
 		return true;
 	}
-	sent = server_start_sync(s, c, &q);
+	proto_buf_init(&q, 64 * 1024);
+	with_set = param_build_sync(&q, &c->params, &s->params, &s->pool->defaults) > 0;
+	owed = with_set ? 1 : 0;
+	owed += sqlprep_build_sync(&q, c, s, owed);
+	sent = server_start_sync(s, c, &q, owed, with_set);
 	proto_buf_free(&q);
 	(void)sent; /* not sent: s is closed and c waits for another server */
 	return false;
@@ -432,7 +445,7 @@ bool pool_acquire(struct pool *p, struct client *c)
 	bool fast = s && list_empty(&p->waiting_clients) && pool_may_serve(p) &&
 		    !server_check_due(s);
 
-	if (fast && param_build_sync(NULL, &c->params, &s->params, &p->defaults) == 0) {
+	if (fast && pool_in_line(s, c)) {
 		/* Most recently used first: its caches are warm. */
 		server_link(s, c);
 		return true;
@@ -442,7 +455,8 @@ bool pool_acquire(struct pool *p, struct client *c)
 	if (p->waiting_clients.count > p->sat.cl_waiting_max)
 		p->sat.cl_waiting_max = (uint32_t)p->waiting_clients.count;
 	if (fast) {
-		/* Parameters differ: one SET query, then the request. */
+		/* Parameters or statements differ: one round trip, then the
+		 * request. */
 		(void)pool_give(s, c);
 		return false;
 	}

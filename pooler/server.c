@@ -29,6 +29,7 @@
 #include "prepared.h"
 #include "proto.h"
 #include "proto_parse.h"
+#include "sqlprep.h"
 #include "tls.h"
 #include "util.h"
 
@@ -832,6 +833,7 @@ void server_release(struct server *s, enum server_release_kind how)
 	unsigned leaks = s->leaks | (c ? c->leaks : 0);
 
 	s->leaks = 0;
+	sqlprep_server_released(s);
 	if (c) {
 		c->leaks = 0;
 		s->client = NULL;
@@ -930,6 +932,17 @@ static int server_prep_answer(struct server *s, const struct proto_msg *m,
 	return 0;
 }
 
+/*
+ * A CommandComplete for the client: session state its statement left.
+ * SQL-level PREPARE and DEALLOCATE are carried across servers
+ * (sqlprep.h); one pgmux could not follow leaves state to reset.
+ */
+static void server_note_tag(struct server *s, struct client *c, const struct proto_msg *m)
+{
+	s->leaks |= (param_leak_from_tag(m->body, m->body_len) & ~(unsigned)PARAM_LEAK_PREPARE) |
+		    sqlprep_server_tag(s, c, m->body, m->body_len);
+}
+
 static enum server_outcome server_scan(struct server *s, size_t *pos_out,
 				       struct server_scan_act *act, char *fatal, size_t fatal_len)
 {
@@ -974,6 +987,7 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out,
 			}
 			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
 			server_count_query(s, c);
+			sqlprep_server_ready(s);
 			c->tx_status = st;
 			s->tx_status = st;
 			c->copy_in = false;
@@ -1016,7 +1030,7 @@ static enum server_outcome server_scan(struct server *s, size_t *pos_out,
 		} else if (m.type == PROTO_BE_COMMAND_COMPLETE) {
 			c->copy_in = false;
 			if (m.whole)
-				s->leaks |= param_leak_from_tag(m.body, m.body_len);
+				server_note_tag(s, c, &m);
 		} else if (m.type == PROTO_BE_PARAMETER_STATUS) {
 			if (!m.whole && m.total <= iobuf_size())
 				break; /* small: wait for all of it */
@@ -1181,16 +1195,37 @@ static void server_note_param(struct server *s, struct client *c, const struct p
 	}
 }
 
-/* The SET query for a waiting client failed: the client hears why. */
+/*
+ * The SET query for a waiting client failed: the client hears why. A
+ * PREPARE run again for it that fails only leaves the name off this
+ * server: the client's EXECUTE here then fails as the statement would.
+ */
 static void server_note_sync_error(struct server *s, const struct proto_msg *m)
 {
 	struct proto_error_fields ef;
+	char who[160];
 
-	if (s->sync_error[0] || !proto_parse_error(m->body, m->body_len, &ef))
+	if (!proto_parse_error(m->body, m->body_len, &ef))
+		return;
+	if (!s->sync_set_owed) {
+		client_ident(s->sync_client, who, sizeof(who));
+		log_info("%s: a SQL-level prepared statement could not be prepared again on "
+			 "server pid %u: %s", who, s->be_pid, ef.message ? ef.message : "error");
+		return;
+	}
+	if (s->sync_error[0])
 		return;
 	snprintf(s->sync_error, sizeof(s->sync_error), "%s", ef.message ? ef.message : "SET failed");
 	snprintf(s->sync_sqlstate, sizeof(s->sync_sqlstate), "%s",
 		 ef.sqlstate ? ef.sqlstate : "22023");
+}
+
+/* A CommandComplete of pgmux's own queries. */
+static void server_note_reset_tag(struct server *s, const struct proto_msg *m)
+{
+	if (s->prep)
+		prep_server_note_complete(s, m->body, m->body_len);
+	(void)sqlprep_server_tag(s, NULL, m->body, m->body_len);
 }
 
 /* Every RESETTING query has answered: the server goes to its next user. */
@@ -1259,12 +1294,13 @@ static enum conn_rc server_reset_data(struct server *s)
 			server_note_param(s, s->sync_client, &m); /* its SETs, as the server spells them */
 		else if (m.type == PROTO_BE_ERROR_RESPONSE)
 			server_note_sync_error(s, &m);
-		if (m.type == PROTO_BE_COMMAND_COMPLETE && s->prep) {
-			/* DISCARD ALL drops the statements prepared.c knows of. */
+		if (m.type == PROTO_BE_COMMAND_COMPLETE) {
+			/* DISCARD ALL drops the statements pgmux knows of; a
+			 * PREPARE of the sync is now on the server. */
 			if (!m.whole && m.total <= iobuf_size())
 				break;
 			if (m.whole)
-				prep_server_note_complete(s, m.body, m.body_len);
+				server_note_reset_tag(s, &m);
 		}
 		if (m.type != PROTO_BE_READY_FOR_QUERY) {
 			proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
@@ -1274,6 +1310,8 @@ static enum conn_rc server_reset_data(struct server *s)
 			break;
 		proto_stream_consume(&s->conn.ps, b->end, &pos, &m);
 		b->start = (uint32_t)pos;
+		sqlprep_server_ready(s);
+		s->sync_set_owed = false;
 		if (s->resets_owed > 1) {
 			s->resets_owed--;
 			continue;
@@ -1291,14 +1329,16 @@ static enum conn_rc server_reset_data(struct server *s)
 	return CONN_OK;
 }
 
-bool server_start_sync(struct server *s, struct client *c, struct proto_buf *q)
+bool server_start_sync(struct server *s, struct client *c, struct proto_buf *q, uint32_t owed,
+		       bool with_set)
 {
 	if (conn_send_buf(&s->conn, q) < 0) {
 		server_close(s, "could not send the client's parameters");
 		return false;
 	}
 	server_set_state(s, SERVER_RESETTING);
-	s->resets_owed = 1;
+	s->resets_owed = owed;
+	s->sync_set_owed = with_set;
 	s->sync_client = c;
 	s->sync_error[0] = '\0';
 	c->sync_server = s;
@@ -1407,6 +1447,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	}
 	cancel_forget_server(s);
 	prep_server_closed(s);
+	sqlprep_server_closed(s);
 	if (s->authq)
 		authq_server_closed(s);
 	if (s->sync_client) {

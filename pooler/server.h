@@ -51,7 +51,8 @@ struct server {
 	uint8_t tx_status;          /* last ReadyForQuery status */
 	bool close_needed;          /* RECONNECT/RELOAD: close instead of reusing */
 	bool checking;              /* RESETTING for server_check_query */
-	uint8_t resets_owed;        /* ReadyForQuery still due to RESETTING queries */
+	uint32_t resets_owed;       /* ReadyForQuery still due to RESETTING queries */
+	bool sync_set_owed;         /* RESETTING: the client's SET query has not answered yet */
 	struct client *sync_client; /* RESETTING: SETs run for this waiting client */
 	struct param_set params;    /* tracked parameters as this server has them */
 	struct param_set startup;   /* tracked values in its startup packet (session mode) */
@@ -63,6 +64,7 @@ struct server {
 	uint64_t last_used_us;      /* monotonic */
 	uint64_t launched_ms;       /* uv_now() at launch (connect timeout, lifetime) */
 	struct prep_server *prep;   /* prepared statements it has, answers owed (prepared.c) */
+	struct sqlprep_server *sqlprep; /* SQL-level statements it has (sqlprep.c), or NULL */
 };
 
 /* Starts a new server connection for the pool. */
@@ -93,10 +95,14 @@ bool server_check_due(const struct server *s);
  * Returns false if it could not be sent (the server is then closed). */
 bool server_start_check(struct server *s);
 /*
- * Runs the SET query q (params.h) on idle s for waiting client c, then
- * links them. Returns false if it could not be sent (s is then closed).
+ * Runs q on idle s for waiting client c, then links them: the SET query
+ * (params.h) if with_set, first, then what brings s's SQL-level prepared
+ * statements in line (sqlprep.h); owed: the ReadyForQuery messages q
+ * brings. Only a failed SET fails the client. Returns false if q could
+ * not be sent (s is then closed).
  */
-bool server_start_sync(struct server *s, struct client *c, struct proto_buf *q);
+bool server_start_sync(struct server *s, struct client *c, struct proto_buf *q, uint32_t owed,
+		       bool with_set);
 /* Processes server bytes that arrived while data was held (after link). */
 enum conn_rc server_resume(struct server *s);
 /*

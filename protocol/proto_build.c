@@ -448,6 +448,12 @@ void proto_build_flush(struct proto_buf *b)
 	proto_end(b);
 }
 
+void proto_build_sync(struct proto_buf *b)
+{
+	proto_begin(b, PROTO_FE_SYNC);
+	proto_end(b);
+}
+
 void proto_build_parse_complete(struct proto_buf *b)
 {
 	proto_begin(b, PROTO_BE_PARSE_COMPLETE);

@@ -85,6 +85,7 @@ void proto_build_parse(struct proto_buf *b, const char *name, const void *rest, 
 void proto_build_close(struct proto_buf *b, uint8_t kind, const char *name);
 void proto_build_describe(struct proto_buf *b, uint8_t kind, const char *name);
 void proto_build_flush(struct proto_buf *b);
+void proto_build_sync(struct proto_buf *b);
 void proto_build_parse_complete(struct proto_buf *b);
 void proto_build_close_complete(struct proto_buf *b);
 

@@ -63,7 +63,8 @@ set(PGMUX_IT_TESTS
   cancel:120
   slow_reader:120
   set_isolation:120
-  prepared:240)
+  prepared:240
+  sql_prepared:120)
 
 foreach(entry ${PGMUX_IT_TESTS})
   string(REPLACE ":" ";" parts ${entry})

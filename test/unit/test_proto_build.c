@@ -187,6 +187,11 @@ static void build_flush(struct proto_buf *b)
 	proto_build_flush(b);
 }
 
+static void build_sync(struct proto_buf *b)
+{
+	proto_build_sync(b);
+}
+
 static void build_parse_complete(struct proto_buf *b)
 {
 	proto_build_parse_complete(b);
@@ -255,6 +260,7 @@ static const struct build_case build_cases[] = {
 	{ "Close statement", build_close, BYTES("C\0\0\0\x07Ss\0") },
 	{ "Describe unnamed portal", build_describe, BYTES("D\0\0\0\x06P\0") },
 	{ "Flush", build_flush, BYTES("H\0\0\0\x04") },
+	{ "Sync", build_sync, BYTES("S\0\0\0\x04") },
 	{ "ParseComplete", build_parse_complete, BYTES("1\0\0\0\x04") },
 	{ "CloseComplete", build_close_complete, BYTES("3\0\0\0\x04") },
 	{ "two messages back to back", build_two_messages,

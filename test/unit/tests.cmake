@@ -28,7 +28,8 @@ foreach(module
     conn_tcp
     hba
     prepared
-    params)
+    params
+    sqlprep)
   pgmux_unit_test(${module} pgmux_core)
 endforeach()
 

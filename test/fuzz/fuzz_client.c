@@ -35,6 +35,7 @@
 
 #include <uv.h>
 
+#include "auth.h"
 #include "auth_scram.h"
 #include "client.h"
 #include "config.h"
@@ -172,6 +173,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FZ_CHECK(uv_loop_init(&g_fz.loop) == 0);
 	fz_load_config(fzb_listen());
 	fz_listen_app();
+	/* PBKDF2 and SCRAM derivation run inline, not on the thread pool:
+	 * the same input then always takes the same path. */
+	auth_jobs_inline(true);
 	return 0;
 }
 

@@ -705,6 +705,21 @@ static enum auth_rc auth_cert(struct client *c)
 	return auth_ok(c);
 }
 
+/* PostgreSQL's words for a failed peer login; why goes to the log only
+ * (at verbose = 1, as for passwords). */
+static enum auth_rc auth_peer_refuse(struct client *c, const char *why)
+{
+	struct auth_state *st = client_auth_state(c);
+	char ident[200];
+
+	client_ident(c, ident, sizeof(ident));
+	log_debug("%s: login failed: %s", ident, why);
+	if (!g_pooler.cfg->log_pooler_errors)
+		log_warn("%s: login failed: peer authentication failed", ident);
+	client_fatal(c, "28000", "Peer authentication failed for user \"%s\"", st->user);
+	return AUTH_FAILED;
+}
+
 /* hba "peer": a unix-socket client whose OS user has the user's name. */
 static enum auth_rc auth_peer(struct client *c)
 {
@@ -713,16 +728,48 @@ static enum auth_rc auth_peer(struct client *c)
 	socklen_t len = sizeof(cred);
 	struct passwd pw;
 	struct passwd *res = NULL;
-	char buf[1024];
+	char buf[1024], why[256];
 
-	if (!(c->conn.flags & CONN_F_UNIX) ||
-	    getsockopt(conn_fd(&c->conn), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-	    getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res ||
-	    strcmp(res->pw_name, st->user) != 0) {
-		client_fatal(c, "28000", "peer authentication failed for user \"%s\"", st->user);
-		return AUTH_FAILED;
+	if (!(c->conn.flags & CONN_F_UNIX))
+		return auth_peer_refuse(c, "not a unix-socket connection");
+	if (getsockopt(conn_fd(&c->conn), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return auth_peer_refuse(c, "could not get the peer's credentials");
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res) {
+		snprintf(why, sizeof(why), "could not look up local user ID %ld", (long)cred.uid);
+		return auth_peer_refuse(c, why);
+	}
+	if (strcmp(res->pw_name, st->user) != 0) {
+		snprintf(why, sizeof(why), "provided user name (%s) and authenticated user name "
+			 "(%s) do not match", st->user, res->pw_name);
+		return auth_peer_refuse(c, why);
 	}
 	return auth_ok(c);
+}
+
+/*
+ * A peer or cert rule with map=: PostgreSQL would map the OS user or the
+ * certificate's name through auth_ident_file, which pgmux does not read.
+ * Comparing names as if there were no map could let in a user the map
+ * excludes, so the login is refused and says why.
+ */
+static bool auth_hba_map_unsupported(struct client *c, enum hba_method m, int line)
+{
+	struct auth_state *st = client_auth_state(c);
+	const char *map = hba_option(g_pooler.hba, line, "map");
+
+	if (map == NULL)
+		return false;
+	if (!g_pooler.cfg->log_pooler_errors) {
+		char ident[200];
+
+		client_ident(c, ident, sizeof(ident));
+		log_warn("%s: login failed: auth_hba_file line %d has map=%s (no ident maps)",
+			 ident, line, map);
+	}
+	client_fatal(c, "28000", "%s authentication failed for user \"%s\": ident map \"%s\" "
+		     "is not supported by pgmux", m == HBA_PEER ? "Peer" : "certificate", st->user,
+		     map);
+	return true;
 }
 
 /*
@@ -765,9 +812,13 @@ static bool auth_method(struct client *c, enum cfg_auth_type *out)
 		*out = CFG_AUTH_SCRAM;
 		return true;
 	case HBA_CERT:
+		if (auth_hba_map_unsupported(c, HBA_CERT, line))
+			return false;
 		*out = CFG_AUTH_CERT;
 		return true;
 	case HBA_PEER:
+		if (auth_hba_map_unsupported(c, HBA_PEER, line))
+			return false;
 		*out = CFG_AUTH_PAM; /* stands for "peer" below: pgmux has no PAM */
 		return true;
 	case HBA_REJECT:
@@ -776,9 +827,11 @@ static bool auth_method(struct client *c, enum cfg_auth_type *out)
 	client_peer_addr(c, addr, sizeof(addr), &port);
 	log_info("C %s:%d %s@%s: %s by auth_hba_file", addr, port, st->user, st->database,
 		 line ? "rejected" : "no rule matched");
+	/* PostgreSQL names a unix-socket client "[local]". */
 	client_fatal(c, "28000", "%s for host \"%s\", user \"%s\", database \"%s\", %s",
-		     line ? "auth_hba_file rejects connection" : "no auth_hba_file entry", addr,
-		     st->user, st->database, hc.tls ? "SSL encryption" : "no encryption");
+		     line ? "auth_hba_file rejects connection" : "no auth_hba_file entry",
+		     hc.unix_socket ? "[local]" : addr, st->user, st->database,
+		     hc.tls ? "SSL encryption" : "no encryption");
 	return false;
 }
 

@@ -10,6 +10,11 @@
  * the CA does not match), large results and large queries through TLS on
  * both sides (backpressure), the tls column of SHOW CLIENTS/SERVERS, a
  * certificate swapped by RELOAD, and plaintext sent after SSLRequest.
+ * pgmux's own client certificate (server_tls_cert_file/key_file): with
+ * pg_hba.conf requiring one for two roles (cert, and scram-sha-256 with
+ * clientcert=verify-full), the right certificate logs in; none, another
+ * role's, or one from a CA PostgreSQL does not trust is refused promptly
+ * with PostgreSQL's error. pg_hba.conf is restored by the test's teardown.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -100,19 +105,28 @@ static int group_setup(void **state)
 	make_cert("ca", "server", "localhost", "DNS:localhost,IP:127.0.0.1");
 	make_cert("ca", "server2", "localhost", "DNS:localhost,IP:127.0.0.1");
 	make_cert("ca", "client", "app", "DNS:app");
+	/* pgmux's certificates toward PostgreSQL (pg_hba cert rules). */
+	make_cert("ca", "certuser", "certuser", "DNS:certuser");
+	make_cert("ca", "certpw", "certpw", "DNS:certpw");
+	make_cert("otherca", "certuser_other", "certuser", "DNS:certuser");
 	/* PostgreSQL wants its key owned by it and private. */
 	run("cd %s && cp server.crt pg.crt && cp server.key pg.key && chmod 600 pg.key", g_dir);
 	if (pg && getuid() == 0)
 		run("chown %d:%d %s/pg.key %s/pg.crt", (int)pg->pw_uid, (int)pg->pw_gid, g_dir, g_dir);
 	run("chmod 644 %s/*.crt %s/server.key %s/server2.key", g_dir, g_dir, g_dir);
-	run("chmod 600 %s/client.key", g_dir); /* libpq refuses a readable key */
+	/* libpq refuses a readable key */
+	run("chmod 600 %s/client.key %s/certuser.key %s/certpw.key %s/certuser_other.key", g_dir,
+	    g_dir, g_dir, g_dir);
 	pg_ssl(true);
 	return 0;
 }
 
+static void cert_rules_off(void);
+
 static int group_teardown(void **state)
 {
 	(void)state;
+	cert_rules_off(); /* normally done already by the test's teardown */
 	pg_ssl(false);
 	run("rm -rf %s", g_dir);
 	return 0;
@@ -493,6 +507,261 @@ static void test_tls_plaintext_after_ssl_request_is_refused_with_08P01(void **st
 	harness_pooler_stop(&p, 10);
 }
 
+/* ---- pgmux presenting a client certificate to PostgreSQL ---- */
+
+/*
+ * Rules for two roles of this test only, put above the fixture's: certuser
+ * logs in by certificate alone, certpw by password plus a certificate for
+ * its name. Without TLS both are turned away, so a fall-through to the
+ * fixture's scram-sha-256 line cannot hide a missing certificate. The rules
+ * name only these roles, so a copy left behind by a killed run cannot
+ * change any other test.
+ */
+static const char g_cert_rules[] =
+	"# test_tls.c: server_tls_cert_file (restored when the test ends)\n"
+	"hostssl   appdb  certuser         127.0.0.1/32  cert\n"
+	"hostssl   appdb  certpw           127.0.0.1/32  scram-sha-256 clientcert=verify-full\n"
+	"hostnossl all    certuser,certpw  127.0.0.1/32  reject\n";
+static const char g_certpw_password[] = "certpw-pw";
+static char g_hba_file[HARNESS_PATH_MAX];
+static char *g_hba_saved; /* the fixture's pg_hba.conf while ours is in place */
+
+/* Writes text over path in place, so the file keeps its owner and mode. */
+static bool overwrite(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r+");
+	bool ok;
+
+	if (f == NULL)
+		return false;
+	ok = ftruncate(fileno(f), 0) == 0 && fputs(text, f) != EOF;
+	return fclose(f) == 0 && ok;
+}
+
+/* Until a test backend sees want (1: the cert rules in force, 0: gone). */
+static void pg_reload_and_wait(PGconn *super, int want)
+{
+	harness_exec(super, "SELECT pg_reload_conf()");
+	for (int i = 0; i < 100; i++) {
+		/* A new backend reads the postmaster's current rules. */
+		PGconn *c = harness_connect_pg_super("postgres");
+		long long n = harness_scalar_ll(c, "SELECT count(*) FROM pg_hba_file_rules "
+						   "WHERE 'certuser' = ANY(user_name)");
+		char *ca = harness_scalar(c, "SHOW ssl_ca_file");
+		bool done = (n > 0) == (want == 1) && (ca[0] != '\0') == (want == 1);
+
+		free(ca);
+		PQfinish(c);
+		if (done)
+			break;
+		usleep(50000);
+	}
+	usleep(200000); /* the postmaster rereads pg_hba.conf on SIGHUP, asynchronously */
+}
+
+static void cert_rules_on(void)
+{
+	PGconn *super = harness_connect_pg_super("postgres");
+	char sql[1024], *path, *text;
+	size_t len;
+
+	harness_exec(super, "SET client_min_messages = warning");
+	harness_exec(super, "DROP ROLE IF EXISTS certuser");
+	harness_exec(super, "DROP ROLE IF EXISTS certpw");
+	harness_exec(super, "CREATE ROLE certuser LOGIN");
+	harness_fmt(sql, sizeof(sql), "CREATE ROLE certpw LOGIN PASSWORD '%s'", g_certpw_password);
+	harness_exec(super, sql);
+	path = harness_scalar(super, "SHOW hba_file");
+	harness_fmt(g_hba_file, sizeof(g_hba_file), "%s", path);
+	free(path);
+	/* From here on the teardown puts everything back. */
+	g_hba_saved = harness_read_file(g_hba_file, &len);
+	/* PostgreSQL asks for and checks client certificates against this CA. */
+	harness_fmt(sql, sizeof(sql), "ALTER SYSTEM SET ssl_ca_file = '%s/ca.crt'", g_dir);
+	harness_exec(super, sql);
+	text = malloc(sizeof(g_cert_rules) + len);
+	assert_non_null(text);
+	memcpy(text, g_cert_rules, sizeof(g_cert_rules) - 1);
+	memcpy(text + sizeof(g_cert_rules) - 1, g_hba_saved, len + 1);
+	if (!overwrite(g_hba_file, text))
+		fail_msg("cannot write %s: %s", g_hba_file, strerror(errno));
+	free(text);
+	pg_reload_and_wait(super, 1);
+	PQfinish(super);
+}
+
+/* Puts the fixture's pg_hba.conf back; safe to call when nothing changed. */
+static void cert_rules_off(void)
+{
+	PGconn *super;
+
+	if (g_hba_saved == NULL)
+		return;
+	if (!overwrite(g_hba_file, g_hba_saved))
+		print_error("cannot restore %s: %s\n", g_hba_file, strerror(errno));
+	free(g_hba_saved);
+	g_hba_saved = NULL;
+	super = harness_connect_pg_super("postgres");
+	harness_exec(super, "ALTER SYSTEM RESET ssl_ca_file");
+	pg_reload_and_wait(super, 0);
+	harness_exec(super, "DROP ROLE IF EXISTS certuser");
+	harness_exec(super, "DROP ROLE IF EXISTS certpw");
+	PQfinish(super);
+}
+
+static int cert_rules_teardown(void **state)
+{
+	int rc = harness_teardown(state); /* stop pgmux first: it holds certuser's servers */
+
+	cert_rules_off();
+	return rc;
+}
+
+/* A pgmux whose server connections use TLS (mode) with the key pair
+ * <cert>.crt/.key from g_dir (cert NULL: none); TCP clients in plaintext. */
+static void start_cert_pgmux(struct harness_pooler *p, const char *mode, const char *cert)
+{
+	const struct harness_fixture *fx = harness_fixture();
+	struct harness_pooler_cfg cfg = { 0 };
+	char settings[1024], databases[512], userlist[512], pair[HARNESS_PATH_MAX * 2 + 64] = "";
+
+	if (cert)
+		harness_fmt(pair, sizeof(pair),
+			    "server_tls_cert_file = %s/%s.crt\nserver_tls_key_file = %s/%s.key\n",
+			    g_dir, cert, g_dir, cert);
+	harness_fmt(settings, sizeof(settings),
+		    "server_tls_sslmode = %s\nserver_tls_ca_file = %s/ca.crt\n%s"
+		    "server_login_retry = 1\n", mode, g_dir, pair);
+	harness_fmt(databases, sizeof(databases), "%s = host=localhost port=%d dbname=%s\n", fx->db,
+		    fx->port, fx->db);
+	/* Clients log in to pgmux with a password; certuser's is only pgmux's. */
+	harness_fmt(userlist, sizeof(userlist),
+		    "\"%s\" \"%s\"\n\"%s\" \"%s\"\n"
+		    "\"certuser\" \"certuser-pw\"\n\"certpw\" \"%s\"\n",
+		    fx->app_user, fx->app_password, fx->admin_user, fx->admin_password,
+		    g_certpw_password);
+	cfg.settings = settings;
+	cfg.databases = databases;
+	cfg.userlist = userlist;
+	harness_pooler_start(p, &cfg);
+}
+
+static void certuser_conninfo(char *ci, size_t len, const struct harness_pooler *p,
+			      const char *user)
+{
+	harness_conninfo(ci, len, p->port, harness_fixture()->db, user,
+			 strcmp(user, "certpw") == 0 ? g_certpw_password : "certuser-pw");
+}
+
+/* user logs in through p and runs a query; PostgreSQL saw pgmux's
+ * certificate with this subject. */
+static void expect_cert_login(const struct harness_pooler *p, const char *user, const char *dn)
+{
+	char ci[1024], *got;
+	PGconn *c;
+
+	certuser_conninfo(ci, sizeof(ci), p, user);
+	c = harness_connect(ci);
+	got = harness_scalar(c, "SELECT current_user || ' ' || coalesce(client_dn, '(none)') "
+				"FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+	print_message("%s through pgmux: PostgreSQL sees %s\n", user, got);
+	assert_non_null(got);
+	assert_non_null(strstr(got, user));
+	assert_non_null(strstr(got, dn));
+	free(got);
+	assert_int_equal(harness_scalar_ll(c, "SELECT 6 * 7"), 42);
+	PQfinish(c);
+}
+
+static size_t pg_log_size(void)
+{
+	struct stat st;
+
+	return stat(harness_fixture()->log, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/*
+ * user's login through p fails, within seconds, with want in the message;
+ * PostgreSQL's log, past offset from, has pg_said (unless NULL): the
+ * refusal came from PostgreSQL, not from pgmux's own password check.
+ */
+static void expect_cert_refused(struct harness_pooler *p, const char *user, const char *want,
+				const char *pg_said)
+{
+	char ci[1024], *log;
+	size_t from = pg_log_size(), len;
+	long long t0 = harness_now_ms(), ms;
+	PGconn *c;
+
+	certuser_conninfo(ci, sizeof(ci), p, user);
+	c = PQconnectdb(ci);
+	ms = harness_now_ms() - t0;
+	print_message("%s through pgmux (%lld ms): %s", user, ms, PQerrorMessage(c));
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	if (!strstr(PQerrorMessage(c), want))
+		fail_msg("%s: expected \"%s\", got \"%s\"", user, want, PQerrorMessage(c));
+	assert_true(ms < 10000); /* an answer, not connect_timeout */
+	PQfinish(c);
+	assert_true(harness_pooler_alive(p));
+	if (pg_said == NULL)
+		return;
+	for (int i = 0; i < 50; i++) { /* the postmaster's log collector may lag */
+		log = harness_read_file(harness_fixture()->log, &len);
+		if (len > from && strstr(log + from, pg_said)) {
+			free(log);
+			return;
+		}
+		free(log);
+		usleep(100000);
+	}
+	fail_msg("PostgreSQL's log does not say \"%s\"", pg_said);
+}
+
+static void test_tls_server_client_certificate_logs_in_and_missing_or_wrong_is_refused(void **state)
+{
+	struct harness_pooler p;
+	PGconn *c;
+
+	(void)state;
+	cert_rules_on();
+
+	/* certuser's certificate: certuser in by cert alone; certpw, whose
+	 * password is right, refused for the name on the certificate. */
+	start_cert_pgmux(&p, "verify-full", "certuser");
+	expect_cert_login(&p, "certuser", "CN=certuser");
+	expect_cert_refused(&p, "certpw", "password authentication failed for user \"certpw\"",
+			    "certificate validation (clientcert=verify-full) failed for user "
+			    "\"certpw\": CN mismatch");
+	/* Other users of the same pgmux are unaffected. */
+	c = harness_connect_pooler(&p, NULL, NULL, NULL);
+	assert_int_equal(harness_scalar_ll(c, "SELECT 1"), 1);
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+
+	/* certpw's certificate: the other way round. */
+	start_cert_pgmux(&p, "verify-full", "certpw");
+	expect_cert_login(&p, "certpw", "CN=certpw");
+	expect_cert_refused(&p, "certuser", "certificate authentication failed for user "
+			    "\"certuser\"", NULL);
+	harness_pooler_stop(&p, 10);
+
+	/* No certificate at all. */
+	start_cert_pgmux(&p, "require", NULL);
+	expect_cert_refused(&p, "certuser", "connection requires a valid client certificate", NULL);
+	expect_cert_refused(&p, "certpw", "connection requires a valid client certificate", NULL);
+	c = harness_connect_pooler(&p, NULL, NULL, NULL);
+	assert_int_equal(harness_scalar_ll(c, "SELECT 1"), 1);
+	PQfinish(c);
+	harness_pooler_stop(&p, 10);
+
+	/* certuser's name, but signed by a CA PostgreSQL does not trust: the
+	 * handshake fails on PostgreSQL's side (under TLS 1.3 after pgmux
+	 * thinks it is done), and the client still hears about it. */
+	start_cert_pgmux(&p, "require", "certuser_other");
+	expect_cert_refused(&p, "certuser", "unknown ca", NULL);
+	harness_pooler_stop(&p, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +779,9 @@ int main(void)
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_tls_auth_type_cert_accepts_the_certificate_of_the_user_only,
 					  harness_teardown),
+		cmocka_unit_test_teardown(
+			test_tls_server_client_certificate_logs_in_and_missing_or_wrong_is_refused,
+			cert_rules_teardown),
 	};
 
 	return cmocka_run_group_tests_name("integration_tls", tests, group_setup, group_teardown);

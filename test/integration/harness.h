@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <libpq-fe.h>
@@ -268,5 +269,165 @@ void harness_nonce(char *buf, size_t len);
 /* "md5" + md5(md5(password + user) + salt) into out[36]. */
 void harness_md5_response(const char *user, const char *password,
 			  const unsigned char salt[4], char out[36]);
+
+/*
+ * Login checks over harness_raw_login (main thread: they assert).
+ * method, unless NULL, is what the pooler must have asked for; sqlstate
+ * NULL accepts any refusal.
+ */
+void harness_assert_login_ok(int port, const char *db, const char *user,
+			     const char *password, const char *method);
+void harness_assert_login_refused(int port, const char *db, const char *user,
+				  const char *password, const char *sqlstate,
+				  const char *method);
+/* libpq through the pooler: PostgreSQL must see the session as server_user. */
+void harness_assert_libpq_user(const struct harness_pooler *p, const char *db,
+			       const char *user, const char *password,
+			       const char *server_user);
+
+/*
+ * Raw sockets, for tests that must send what libpq would not or see bytes
+ * libpq hides. All thread-safe; none asserts.
+ */
+void harness_put32(unsigned char *p, uint32_t v);   /* big-endian */
+uint32_t harness_get32(const unsigned char *p);
+/*
+ * A TCP socket connected to 127.0.0.1:port (with nonblock, the connect may
+ * still be in progress); -1 with errno set on failure.
+ */
+int harness_raw_connect(int port, bool nonblock);
+/* Writes all of buf (send with MSG_NOSIGNAL); false on error. */
+bool harness_raw_write_all(int fd, const void *buf, size_t len);
+/*
+ * Reads exactly len bytes within timeout_ms (< 0: no limit); false on EOF,
+ * error or timeout.
+ */
+bool harness_raw_read_exact(int fd, void *buf, size_t len, int timeout_ms);
+/* A protocol 3.0 StartupMessage into buf; its length, 0 if it does not fit. */
+size_t harness_raw_startup_packet(unsigned char *buf, size_t cap, const char *db,
+				  const char *user);
+/* A blocking connection that has sent its StartupMessage; -1 on failure. */
+int harness_raw_startup(int port, const char *db, const char *user);
+/*
+ * One typed message (type, int32 length, body) in a single write, as real
+ * clients send it; false if it failed or the message exceeds 1 KB.
+ */
+bool harness_raw_send_msg(int fd, char type, const void *body, size_t len);
+
+/* One backend message; body is NUL-terminated. */
+struct harness_msg {
+	char type;
+	unsigned char body[4096];
+	size_t len;
+};
+/*
+ * Reads one whole message, each of header and body within timeout_ms;
+ * false on EOF, error, timeout or a body that does not fit.
+ */
+bool harness_raw_read_msg(int fd, struct harness_msg *m, int timeout_ms);
+
+/* What an ErrorResponse said. */
+struct harness_wire_error {
+	char severity[16];   /* V (not localized), else the first S */
+	char sqlstate[6];
+	char message[256];
+};
+void harness_raw_error_fields(const unsigned char *body, size_t len,
+			      struct harness_wire_error *e);
+/*
+ * Splits buf[0..len) into backend messages: types gets their type bytes (as
+ * many as fit), *err the fields of the first ErrorResponse. Returns that
+ * error's index among the messages (0: it came first), -1 if there is none;
+ * *whole (may be NULL) gets the bytes of whole messages, len if none is torn.
+ */
+int harness_raw_split(const unsigned char *buf, size_t len,
+		      struct harness_wire_error *err, char *types, size_t types_len,
+		      size_t *whole);
+/*
+ * Reads fd until EOF, a read error or timeout_ms, keeping the first cap
+ * bytes in buf and dropping the rest; returns the bytes kept. *eof_ms:
+ * harness_now_ms() when EOF came, -1 if it did not (*reset then says
+ * whether a read error, such as a reset, ended it).
+ */
+size_t harness_raw_read_to_eof(int fd, void *buf, size_t cap, int timeout_ms,
+			       long long *eof_ms, bool *reset);
+
+/*
+ * Many simultaneous raw SCRAM-SHA-256 logins, driven by poll() from the
+ * main thread. The client keeps the salted password per (salt, iterations),
+ * as a fleet of separate clients would not need to share one CPU: the
+ * test measures the pooler, not its own PBKDF2.
+ */
+enum harness_storm_state {
+	HARNESS_STORM_CONNECTING,
+	HARNESS_STORM_AUTH,
+	HARNESS_STORM_DONE,
+	HARNESS_STORM_FAILED,
+};
+struct harness_storm_conn {
+	int fd;
+	enum harness_storm_state state;
+	unsigned char buf[4096];
+	size_t len;
+	char nonce[25];
+	char first_bare[64];
+	char expect_sig[64];
+	char sqlstate[6];    /* of an ErrorResponse */
+	char why[96];        /* why it failed, "" if it did not */
+	long long done_ms;   /* harness_now_ms() at ReadyForQuery */
+};
+struct harness_storm {
+	const char *user, *password, *db;
+	struct {
+		char key[128];  /* "salt/iterations" */
+		unsigned char salted[HARNESS_SCRAM_KEY_LEN];
+	} cache[4];
+	int n_cache;
+	int derivations;    /* PBKDF2 runs done by this client */
+};
+/*
+ * Opens n connections (each conn is reset first) to port at once and drives
+ * their logins until every one is done or failed, or timeout_ms has passed
+ * (the rest are left as they are). Returns how many logged in.
+ */
+int harness_storm_run(struct harness_storm *st, struct harness_storm_conn *c, int n,
+		      int port, int timeout_ms);
+/* Sends Terminate if it logged in, then closes the socket. */
+void harness_storm_close(struct harness_storm_conn *c);
+
+/* ---- waits shared by the tests that watch the pooler from outside ---- */
+
+/* nanosleep, resumed after signals; thread-safe. */
+void harness_sleep_ms(long ms);
+/* Waits up to ms for the command in flight on c; true once it has a result
+ * (or c broke: PQgetResult reports it). thread-safe. */
+bool harness_result_within(PGconn *c, int ms);
+/* Severity of an error result, not localized if the server sent that, else
+ * "". thread-safe. */
+const char *harness_severity(const PGresult *r);
+/*
+ * Waits until PostgreSQL runs a statement containing marker (a comment that
+ * keeps other sessions out); returns that backend's pid.
+ */
+int harness_wait_running(PGconn *super, const char *marker, int timeout_ms);
+/*
+ * coalesce(column, '') of pg_stat_activity for backend pid, malloc'd; NULL
+ * once the backend is gone.
+ */
+char *harness_backend_activity(PGconn *super, int pid, const char *column);
+/* Waits up to timeout_ms for backend pid to leave pg_stat_activity; why
+ * (may be NULL) ends the failure message. */
+void harness_wait_backend_gone(PGconn *super, int pid, int timeout_ms,
+			       const char *why);
+/* Rows of SHOW SERVERS for database db (NULL: all). */
+int harness_show_servers(PGconn *admin, const char *db);
+/* Open descriptors of a process, from /proc/<pid>/fd. */
+int harness_proc_fd_count(pid_t pid);
+/*
+ * Waits up to timeout_ms for the pooler to have want descriptors open, the
+ * count taken before `before` (e.g. "the cancel requests").
+ */
+void harness_wait_fd_count(const struct harness_pooler *p, int want, int timeout_ms,
+			   const char *before);
 
 #endif /* PGMUX_IT_HARNESS_H */

@@ -9,14 +9,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,48 +27,6 @@
 #define STORM_DEADLINE_MS 5000
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static void assert_login_ok(int port, const char *db, const char *user,
-			    const char *password, const char *method)
-{
-	struct harness_login l;
-
-	harness_raw_login(port, db, user, password, &l);
-	if (!l.ok)
-		fail_msg("login %s@%s failed: %s %s", user, db, l.sqlstate, l.message);
-	if (method != NULL && strcmp(l.method, method) != 0)
-		fail_msg("login %s@%s: pooler asked for %s, expected %s", user, db,
-			 l.method, method);
-}
-
-static void assert_login_refused(int port, const char *db, const char *user,
-				 const char *password, const char *sqlstate)
-{
-	struct harness_login l;
-
-	harness_raw_login(port, db, user, password, &l);
-	if (l.ok)
-		fail_msg("login %s@%s with password '%s' succeeded; expected %s", user,
-			 db, password, sqlstate ? sqlstate : "a refusal");
-	print_message("refused %s@%s: method %s sqlstate %s: %s\n", user, db,
-		      l.method[0] ? l.method : "-", l.sqlstate, l.message);
-	if (sqlstate != NULL && !harness_sqlstate_is(l.sqlstate, sqlstate))
-		fail_msg("login %s@%s refused with SQLSTATE '%s' (%s); expected %s",
-			 user, db, l.sqlstate, l.message, sqlstate);
-}
-
-/* libpq end to end: connect, check who PostgreSQL thinks we are. */
-static void assert_libpq_user(const struct harness_pooler *p, const char *db,
-			      const char *user, const char *password,
-			      const char *server_user)
-{
-	PGconn *c = harness_connect_pooler(p, db, user, password);
-	char *v = harness_scalar(c, "SELECT current_user");
-
-	assert_string_equal(v, server_user);
-	free(v);
-	PQfinish(c);
-}
 
 /* A userlist with a plain, an md5 and a SCRAM entry, secrets from libpq. */
 static void secrets_userlist(char *buf, size_t len)
@@ -122,9 +77,10 @@ static void test_auth_wrong_password_gives_28P01(void **state)
 	PGconn *c;
 
 	harness_pooler_start(&p, NULL);
-	assert_login_refused(p.port, fx->db, fx->app_user, "not-the-password", "28P01");
+	harness_assert_login_refused(p.port, fx->db, fx->app_user, "not-the-password", "28P01",
+				     NULL);
 	/* An unknown user is refused the same way (no user enumeration). */
-	assert_login_refused(p.port, fx->db, "no_such_user", "whatever", "28P01");
+	harness_assert_login_refused(p.port, fx->db, "no_such_user", "whatever", "28P01", NULL);
 	/* libpq agrees, and the right password still works afterwards. */
 	harness_conninfo(ci, sizeof(ci), p.port, fx->db, fx->app_user, "wrong");
 	c = PQconnectdb(ci);
@@ -133,7 +89,8 @@ static void test_auth_wrong_password_gives_28P01(void **state)
 	 * authentication failed". */
 	assert_non_null(strstr(PQerrorMessage(c), "authentication failed"));
 	PQfinish(c);
-	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password,
+				"scram-sha-256");
 	harness_pooler_stop(&p, 20);
 }
 
@@ -143,9 +100,9 @@ static void test_auth_unknown_database_gives_3D000(void **state)
 	struct harness_pooler p;
 
 	harness_pooler_start(&p, NULL);
-	assert_login_refused(p.port, "no_such_db", fx->app_user, fx->app_password,
-			     "3D000");
-	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, NULL);
+	harness_assert_login_refused(p.port, "no_such_db", fx->app_user, fx->app_password,
+				     "3D000", NULL);
+	harness_assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, NULL);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -160,12 +117,12 @@ static void test_auth_fallback_entry_to_missing_database_gives_3D000(void **stat
 	cfg.databases = dbs;
 	harness_pooler_start(&p, &cfg);
 	/* The fallback works for a database that exists... */
-	assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password, fx->app_user);
+	harness_assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password, fx->app_user);
 	/* ...and PostgreSQL's "does not exist" reaches the client as 3D000. */
-	assert_login_refused(p.port, "no_such_db_fallback", fx->app_user,
-			     fx->app_password, "3D000");
+	harness_assert_login_refused(p.port, "no_such_db_fallback", fx->app_user,
+				     fx->app_password, "3D000", NULL);
 	/* The failed pool must not break the working one. */
-	assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password, fx->app_user);
+	harness_assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password, fx->app_user);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -182,19 +139,19 @@ static void test_auth_md5_with_plain_md5_and_scram_secrets(void **state)
 	cfg.databases = dbs;
 	harness_pooler_start(&p, &cfg);
 
-	assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "md5");
-	assert_login_ok(p.port, fx->db, "u_md5", "pw-md5", "md5");
+	harness_assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "md5");
+	harness_assert_login_ok(p.port, fx->db, "u_md5", "pw-md5", "md5");
 	/* PgBouncer's documented rule: with auth_type = md5, a user whose
 	 * auth_file entry is a SCRAM secret is asked for SCRAM instead. */
-	assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "scram-sha-256");
-	assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01");
-	assert_login_refused(p.port, fx->db, "u_md5", "bad", "28P01");
-	assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01");
+	harness_assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "scram-sha-256");
+	harness_assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01", NULL);
+	harness_assert_login_refused(p.port, fx->db, "u_md5", "bad", "28P01", NULL);
+	harness_assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01", NULL);
 
-	assert_libpq_user(&p, fx->db, "u_plain", "pw-plain", fx->app_user);
-	assert_libpq_user(&p, fx->db, "u_md5", "pw-md5", fx->app_user);
+	harness_assert_libpq_user(&p, fx->db, "u_plain", "pw-plain", fx->app_user);
+	harness_assert_libpq_user(&p, fx->db, "u_md5", "pw-md5", fx->app_user);
 	/* Server side md5: the pooler logs in as the md5-stored role. */
-	assert_libpq_user(&p, "md5db", "u_plain", "pw-plain", fx->md5_user);
+	harness_assert_libpq_user(&p, "md5db", "u_plain", "pw-plain", fx->md5_user);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -211,16 +168,16 @@ static void test_auth_scram_with_plain_and_scram_secrets(void **state)
 	cfg.databases = dbs;
 	harness_pooler_start(&p, &cfg);
 
-	assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "scram-sha-256");
-	assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "scram-sha-256");
-	assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01");
-	assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01");
+	harness_assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "scram-sha-256");
+	harness_assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01", NULL);
+	harness_assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01", NULL);
 	/* An md5 secret cannot answer a SCRAM exchange: never let it in. */
-	assert_login_refused(p.port, fx->db, "u_md5", "pw-md5", NULL);
+	harness_assert_login_refused(p.port, fx->db, "u_md5", "pw-md5", NULL, NULL);
 
-	assert_libpq_user(&p, fx->db, "u_plain", "pw-plain", fx->app_user);
-	assert_libpq_user(&p, fx->db, "u_scram", "pw-scram", fx->app_user);
-	assert_libpq_user(&p, "md5db", "u_scram", "pw-scram", fx->md5_user);
+	harness_assert_libpq_user(&p, fx->db, "u_plain", "pw-plain", fx->app_user);
+	harness_assert_libpq_user(&p, fx->db, "u_scram", "pw-scram", fx->app_user);
+	harness_assert_libpq_user(&p, "md5db", "u_scram", "pw-scram", fx->md5_user);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -232,9 +189,9 @@ static void test_auth_trust_needs_a_listed_user(void **state)
 	struct harness_pooler p;
 
 	harness_pooler_start(&p, &cfg);
-	assert_login_ok(p.port, fx->db, fx->app_user, "not-checked", "trust");
-	assert_login_refused(p.port, fx->db, "no_such_user", "", "28P01");
-	assert_libpq_user(&p, fx->db, fx->app_user, "", fx->app_user);
+	harness_assert_login_ok(p.port, fx->db, fx->app_user, "not-checked", "trust");
+	harness_assert_login_refused(p.port, fx->db, "no_such_user", "", "28P01", NULL);
+	harness_assert_libpq_user(&p, fx->db, fx->app_user, "", fx->app_user);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -251,15 +208,15 @@ static void test_auth_plain_with_plain_md5_and_scram_secrets(void **state)
 	cfg.databases = dbs;
 	harness_pooler_start(&p, &cfg);
 
-	assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "cleartext");
-	assert_login_ok(p.port, fx->db, "u_md5", "pw-md5", "cleartext");
+	harness_assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "cleartext");
+	harness_assert_login_ok(p.port, fx->db, "u_md5", "pw-md5", "cleartext");
 	/* Checked against the SCRAM secret off the event loop. */
-	assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "cleartext");
-	assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01");
-	assert_login_refused(p.port, fx->db, "u_md5", "bad", "28P01");
-	assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01");
-	assert_login_refused(p.port, fx->db, "no_such_user", "bad", "28P01");
-	assert_libpq_user(&p, fx->db, "u_scram", "pw-scram", fx->app_user);
+	harness_assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "cleartext");
+	harness_assert_login_refused(p.port, fx->db, "u_plain", "bad", "28P01", NULL);
+	harness_assert_login_refused(p.port, fx->db, "u_md5", "bad", "28P01", NULL);
+	harness_assert_login_refused(p.port, fx->db, "u_scram", "bad", "28P01", NULL);
+	harness_assert_login_refused(p.port, fx->db, "no_such_user", "bad", "28P01", NULL);
+	harness_assert_libpq_user(&p, fx->db, "u_scram", "pw-scram", fx->app_user);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -304,7 +261,8 @@ static void test_auth_file_scram_secret_logs_in_by_passthrough(void **state)
 		cfg.settings = types[i];
 		harness_wait_no_server_conns(fx->db, fx->app_user, 15);
 		harness_pooler_start(&p, &cfg);
-		assert_login_refused(p.port, fx->db, fx->app_user, "bad", "28P01");
+		harness_assert_login_refused(p.port, fx->db, fx->app_user, "bad", "28P01",
+					     NULL);
 		/* Two transactions at once: two server logins, both by pass-through. */
 		a = harness_connect_pooler(&p, fx->db, fx->app_user, fx->app_password);
 		b = harness_connect_pooler(&p, fx->db, fx->app_user, fx->app_password);
@@ -359,76 +317,6 @@ static void test_auth_file_scram_secret_with_other_salt_cannot_pass_through(void
 
 /* ---- clients that leave while pgmux works for them ------------------------ */
 
-/* A blocking raw connection that has sent its startup packet; -1 on failure. */
-static int raw_startup(int port, const char *db, const char *user)
-{
-	struct sockaddr_in sa = { 0 };
-	unsigned char buf[256];
-	uint32_t v;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int n;
-
-	if (fd < 0)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	n = snprintf((char *)buf + 8, sizeof(buf) - 9, "user%c%s%cdatabase%c%s%c", 0, user, 0, 0,
-		     db, 0);
-	buf[8 + n] = 0;
-	v = htonl((uint32_t)(n + 9));
-	memcpy(buf, &v, 4);
-	v = htonl(196608);
-	memcpy(buf + 4, &v, 4);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    write(fd, buf, (size_t)n + 9) != n + 9) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Reads one message (type, authentication code if 'R'); false on timeout. */
-static bool raw_next(int fd, char *type, uint32_t *code, int timeout_ms)
-{
-	unsigned char hdr[5], body[1024];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	size_t got = 0, len;
-	uint32_t l;
-
-	while (got < 5) {
-		ssize_t r;
-
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return false;
-		r = read(fd, hdr + got, 5 - got);
-		if (r <= 0)
-			return false;
-		got += (size_t)r;
-	}
-	memcpy(&l, hdr + 1, 4);
-	len = ntohl(l) - 4;
-	if (len > sizeof(body))
-		return false;
-	for (got = 0; got < len;) {
-		ssize_t r;
-
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return false;
-		r = read(fd, body + got, len - got);
-		if (r <= 0)
-			return false;
-		got += (size_t)r;
-	}
-	*type = (char)hdr[0];
-	*code = 0;
-	if (len >= 4) {
-		memcpy(&l, body, 4);
-		*code = ntohl(l);
-	}
-	return true;
-}
-
 #define LEAVERS 40
 
 /*
@@ -455,12 +343,12 @@ static void test_auth_clients_leaving_during_pbkdf2_are_dropped(void **state)
 	cfg.settings = "auth_type = plain\n";
 	harness_pooler_start(&p, &cfg);
 	for (i = 0; i < LEAVERS; i++) {
-		char type;
-		uint32_t code;
+		struct harness_msg m;
 
-		fds[i] = raw_startup(p.port, fx->db, "u_scram");
+		fds[i] = harness_raw_startup(p.port, fx->db, "u_scram");
 		assert_true(fds[i] >= 0);
-		if (raw_next(fds[i], &type, &code, 5000) && type == 'R' && code == 3) {
+		if (harness_raw_read_msg(fds[i], &m, 5000) && m.type == 'R' && m.len >= 4 &&
+		    harness_get32(m.body) == 3) {
 			static const unsigned char msg[] = "p\0\0\0\015pw-scram";
 
 			sent += write(fds[i], msg, sizeof(msg)) == (ssize_t)sizeof(msg);
@@ -470,19 +358,19 @@ static void test_auth_clients_leaving_during_pbkdf2_are_dropped(void **state)
 		close(fds[i]);
 	print_message("%d cleartext passwords sent, clients gone before the answer\n", sent);
 	assert_int_equal(sent, LEAVERS);
-	assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "cleartext");
+	harness_assert_login_ok(p.port, fx->db, "u_scram", "pw-scram", "cleartext");
 	assert_true(harness_pooler_alive(&p));
 	harness_pooler_stop(&p, 20);
 
 	cfg.settings = "auth_type = scram-sha-256\n";
 	harness_pooler_start(&p, &cfg);
 	for (i = 0; i < LEAVERS; i++) {
-		fds[i] = raw_startup(p.port, fx->db, "u_plain");
+		fds[i] = harness_raw_startup(p.port, fx->db, "u_plain");
 		assert_true(fds[i] >= 0);
 	}
 	for (i = 0; i < LEAVERS; i++)
 		close(fds[i]);
-	assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, "u_plain", "pw-plain", "scram-sha-256");
 	assert_true(harness_pooler_alive(&p));
 	harness_pooler_stop(&p, 20);
 }
@@ -492,289 +380,41 @@ static void test_auth_clients_leaving_during_pbkdf2_are_dropped(void **state)
 /*
  * libpq derives the salted password (PBKDF2, 4096 rounds, ~4 ms here) on
  * every connection, so 2,000 libpq logins cost the test process ~8 s of CPU
- * whatever the pooler does. This client caches it per (salt, iterations) as
- * a real fleet of separate clients would not need to share one CPU: with a
- * pooler that reuses one secret per user, only the first login pays.
+ * whatever the pooler does. harness_storm_run caches it per (salt,
+ * iterations): with a pooler that reuses one secret per user, only the
+ * first login pays.
  */
-enum storm_state { ST_CONNECTING, ST_AUTH, ST_DONE, ST_FAILED };
-
-struct storm_conn {
-	int fd;
-	enum storm_state state;
-	unsigned char buf[4096];
-	size_t len;
-	char nonce[25];
-	char first_bare[64];
-	char expect_sig[64];
-	char sqlstate[6];
-	char why[96];
-	long long done_ms;
-};
-
-struct salt_cache {
-	char key[128];
-	unsigned char salted[HARNESS_SCRAM_KEY_LEN];
-};
-
-struct storm {
-	const char *user, *password, *db;
-	struct salt_cache cache[4];
-	int n_cache;
-	int derivations;         /* PBKDF2 runs done by this client */
-};
-
-static void storm_fail(struct storm_conn *sc, const char *why)
-{
-	sc->state = ST_FAILED;
-	snprintf(sc->why, sizeof(sc->why), "%s", why);
-}
-
-static bool storm_send(struct storm_conn *sc, char type, const void *body, size_t len)
-{
-	unsigned char msg[512];
-	uint32_t n = htonl((uint32_t)(len + 4));
-
-	if (len + 5 > sizeof(msg))
-		return false;
-	msg[0] = (unsigned char)type;
-	memcpy(msg + 1, &n, 4);
-	memcpy(msg + 5, body, len);
-	/* Small writes to a fresh loopback socket do not block. */
-	return write(sc->fd, msg, len + 5) == (ssize_t)(len + 5);
-}
-
-static void storm_startup(struct storm *st, struct storm_conn *sc)
-{
-	unsigned char buf[256];
-	uint32_t v;
-	int n;
-
-	n = snprintf((char *)buf + 8, sizeof(buf) - 8, "user%c%s%cdatabase%c%s%c",
-		     0, st->user, 0, 0, st->db, 0);
-	if (n < 0 || (size_t)n + 9 > sizeof(buf))
-		return storm_fail(sc, "startup too long");
-	buf[8 + n] = 0;
-	v = htonl((uint32_t)(n + 9));
-	memcpy(buf, &v, 4);
-	v = htonl(196608);
-	memcpy(buf + 4, &v, 4);
-	if (write(sc->fd, buf, (size_t)n + 9) != n + 9)
-		return storm_fail(sc, "startup write");
-	sc->state = ST_AUTH;
-}
-
-static const unsigned char *storm_salted(struct storm *st, const char *salt_b64,
-					 int iters)
-{
-	unsigned char salt[128];
-	char key[128];
-	int i, n;
-
-	harness_fmt(key, sizeof(key), "%s/%d", salt_b64, iters);
-	for (i = 0; i < st->n_cache; i++)
-		if (strcmp(st->cache[i].key, key) == 0)
-			return st->cache[i].salted;
-	n = harness_b64_decode(salt_b64, salt, sizeof(salt));
-	if (n <= 0)
-		return NULL;
-	i = st->n_cache < 4 ? st->n_cache++ : 3;
-	harness_fmt(st->cache[i].key, sizeof(st->cache[i].key), "%s", key);
-	harness_scram_salted_password(st->password, salt, (size_t)n, iters,
-				      st->cache[i].salted);
-	st->derivations++;
-	return st->cache[i].salted;
-}
-
-static void storm_auth(struct storm *st, struct storm_conn *sc,
-		       const unsigned char *body, size_t len)
-{
-	uint32_t code;
-	unsigned char msg[256];
-	char first[96], salt[128] = "", nonce[128] = "", wo[192], final[320], proof[64];
-	const unsigned char *salted;
-	const char *sf, *p;
-	int iters = 0, n;
-
-	if (len < 4)
-		return storm_fail(sc, "short auth");
-	memcpy(&code, body, 4);
-	code = ntohl(code);
-	switch (code) {
-	case 0:
-		return;
-	case 10:
-		harness_nonce(sc->nonce, sizeof(sc->nonce));
-		harness_fmt(sc->first_bare, sizeof(sc->first_bare), "n=,r=%s", sc->nonce);
-		harness_fmt(first, sizeof(first), "n,,%s", sc->first_bare);
-		n = (int)strlen(first);
-		memcpy(msg, "SCRAM-SHA-256", 14);
-		code = htonl((uint32_t)n);
-		memcpy(msg + 14, &code, 4);
-		memcpy(msg + 18, first, (size_t)n);
-		if (!storm_send(sc, 'p', msg, 18 + (size_t)n))
-			storm_fail(sc, "write SASLInitialResponse");
-		return;
-	case 11:
-		sf = (const char *)body + 4;
-		for (p = sf; *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "") {
-			size_t vl = strcspn(p + 2, ",");
-
-			if (strncmp(p, "r=", 2) == 0 && vl < sizeof(nonce))
-				snprintf(nonce, sizeof(nonce), "%.*s", (int)vl, p + 2);
-			else if (strncmp(p, "s=", 2) == 0 && vl < sizeof(salt))
-				snprintf(salt, sizeof(salt), "%.*s", (int)vl, p + 2);
-			else if (strncmp(p, "i=", 2) == 0)
-				iters = atoi(p + 2);
-		}
-		if (strncmp(nonce, sc->nonce, strlen(sc->nonce)) != 0 || iters <= 0)
-			return storm_fail(sc, "bad server-first");
-		salted = storm_salted(st, salt, iters);
-		if (salted == NULL)
-			return storm_fail(sc, "bad salt");
-		harness_fmt(wo, sizeof(wo), "c=biws,r=%s", nonce);
-		harness_scram_proof(salted, sc->first_bare, sf, wo, proof, sizeof(proof),
-				    sc->expect_sig, sizeof(sc->expect_sig));
-		harness_fmt(final, sizeof(final), "%s,p=%s", wo, proof);
-		if (!storm_send(sc, 'p', final, strlen(final)))
-			storm_fail(sc, "write SASLResponse");
-		return;
-	case 12:
-		if (strncmp((const char *)body + 4, "v=", 2) != 0 ||
-		    strcmp((const char *)body + 6, sc->expect_sig) != 0)
-			storm_fail(sc, "server signature mismatch");
-		return;
-	default:
-		storm_fail(sc, "pooler asked for something other than SCRAM");
-	}
-}
-
-static void storm_read(struct storm *st, struct storm_conn *sc)
-{
-	ssize_t n = read(sc->fd, sc->buf + sc->len, sizeof(sc->buf) - sc->len);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0)
-		return storm_fail(sc, "connection closed during login");
-	sc->len += (size_t)n;
-	while (sc->state == ST_AUTH && sc->len >= 5) {
-		uint32_t ml;
-		unsigned char body[2048];
-		char type = (char)sc->buf[0];
-
-		memcpy(&ml, sc->buf + 1, 4);
-		ml = ntohl(ml);
-		if (ml < 4 || ml - 4 >= sizeof(body))
-			return storm_fail(sc, "bad message length");
-		if (sc->len < 1 + ml)
-			break;
-		memcpy(body, sc->buf + 5, ml - 4);
-		body[ml - 4] = 0;
-		memmove(sc->buf, sc->buf + 1 + ml, sc->len - 1 - ml);
-		sc->len -= 1 + ml;
-		if (type == 'R') {
-			storm_auth(st, sc, body, ml - 4);
-		} else if (type == 'E') {
-			const unsigned char *f = body;
-
-			while (*f && f < body + ml - 4) {
-				if (*f == 'C')
-					snprintf(sc->sqlstate, sizeof(sc->sqlstate), "%s",
-						 (const char *)f + 1);
-				f += strlen((const char *)f + 1) + 2;
-			}
-			storm_fail(sc, "ErrorResponse");
-		} else if (type == 'Z') {
-			sc->state = ST_DONE;
-			sc->done_ms = harness_now_ms();
-		}
-	}
-}
-
-static int storm_connect(void)
-{
-	return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-}
-
 static void test_auth_2000_simultaneous_scram_logins_within_5s(void **state)
 {
 	const struct harness_fixture *fx = harness_fixture();
 	struct harness_pooler_cfg cfg = {
 		.settings = "max_client_conn = 3000\nlisten_backlog = 4096\n",
 	};
-	struct storm st = { fx->app_user, fx->app_password, fx->db, .n_cache = 0 };
-	struct storm_conn *sc = calloc(STORM_CLIENTS, sizeof(*sc));
-	struct pollfd *pfd = calloc(STORM_CLIENTS, sizeof(*pfd));
+	struct harness_storm st = { .user = fx->app_user, .password = fx->app_password,
+				    .db = fx->db };
+	struct harness_storm_conn *sc = calloc(STORM_CLIENTS, sizeof(*sc));
 	struct harness_pooler p;
-	int *idx = calloc(STORM_CLIENTS, sizeof(*idx));
 	int i, done = 0, failed = 0, pending;
 	long long t0, cpu0, cpu1, slowest = 0;
-	struct sockaddr_in sa = { 0 };
 
 	assert_non_null(sc);
-	assert_non_null(pfd);
-	assert_non_null(idx);
 	harness_raise_nofile(3 * STORM_CLIENTS + 1000);
 	harness_pooler_start(&p, &cfg);
 	/* Warm the pool (first login may wait for a server connection). */
-	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password,
+				"scram-sha-256");
 	cpu0 = harness_proc_cpu_ms(p.pid);
 
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)p.port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	t0 = harness_now_ms();
-	for (i = 0; i < STORM_CLIENTS; i++) {
-		sc[i].fd = storm_connect();
-		assert_true(sc[i].fd >= 0);
-		if (connect(sc[i].fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
-		    errno != EINPROGRESS)
-			storm_fail(&sc[i], "connect");
-		else
-			sc[i].state = ST_CONNECTING;
-	}
-	for (;;) {
-		int n = 0, left;
-
-		for (i = 0; i < STORM_CLIENTS; i++) {
-			if (sc[i].state == ST_DONE || sc[i].state == ST_FAILED)
-				continue;
-			pfd[n].fd = sc[i].fd;
-			pfd[n].events = sc[i].state == ST_CONNECTING ? POLLOUT : POLLIN;
-			pfd[n].revents = 0;
-			idx[n++] = i;
-		}
-		left = (int)(t0 + STORM_DEADLINE_MS - harness_now_ms());
-		if (n == 0 || left <= 0)
-			break;
-		if (poll(pfd, (nfds_t)n, left) < 0 && errno != EINTR)
-			fail_msg("poll: %s", strerror(errno));
-		for (i = 0; i < n; i++) {
-			struct storm_conn *c = &sc[idx[i]];
-			int err = 0;
-			socklen_t el = sizeof(err);
-
-			if (pfd[i].revents == 0)
-				continue;
-			if (c->state == ST_CONNECTING) {
-				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-				if (err != 0)
-					storm_fail(c, "connect failed");
-				else
-					storm_startup(&st, c);
-			} else {
-				storm_read(&st, c);
-			}
-		}
-	}
+	harness_storm_run(&st, sc, STORM_CLIENTS, p.port, STORM_DEADLINE_MS);
 	cpu1 = harness_proc_cpu_ms(p.pid);
 	pending = 0;
 	for (i = 0; i < STORM_CLIENTS; i++) {
-		if (sc[i].state == ST_DONE) {
+		if (sc[i].state == HARNESS_STORM_DONE) {
 			done++;
 			if (sc[i].done_ms - t0 > slowest)
 				slowest = sc[i].done_ms - t0;
-		} else if (sc[i].state == ST_FAILED) {
+		} else if (sc[i].state == HARNESS_STORM_FAILED) {
 			if (failed++ == 0)
 				print_message("first failure: %s %s\n", sc[i].why,
 					      sc[i].sqlstate);
@@ -786,14 +426,9 @@ static void test_auth_2000_simultaneous_scram_logins_within_5s(void **state)
 		      "unfinished at %d ms; pooler CPU %lld ms; client PBKDF2 runs %d\n",
 		      done, STORM_CLIENTS, slowest, failed, pending, STORM_DEADLINE_MS,
 		      cpu1 - cpu0, st.derivations);
-	for (i = 0; i < STORM_CLIENTS; i++) {
-		if (sc[i].state == ST_DONE)
-			storm_send(&sc[i], 'X', "", 0);
-		close(sc[i].fd);
-	}
+	for (i = 0; i < STORM_CLIENTS; i++)
+		harness_storm_close(&sc[i]);
 	free(sc);
-	free(pfd);
-	free(idx);
 	harness_pooler_stop(&p, 30);
 	assert_int_equal(failed, 0);
 	assert_int_equal(done, STORM_CLIENTS);
@@ -822,7 +457,8 @@ static void test_auth_2000_libpq_async_scram_logins_succeed_cheaply(void **state
 	assert_non_null(idx);
 	harness_raise_nofile(3 * STORM_CLIENTS + 1000);
 	harness_pooler_start(&p, &cfg);
-	assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, fx->app_user, fx->app_password,
+				"scram-sha-256");
 	harness_conninfo(ci, sizeof(ci), p.port, fx->db, fx->app_user, fx->app_password);
 	cpu0 = harness_proc_cpu_ms(p.pid);
 	t0 = harness_now_ms();

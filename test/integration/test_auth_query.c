@@ -98,51 +98,6 @@ static const struct aq_fixture *aq_fixture(void)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void assert_login_ok(int port, const char *db, const char *user,
-			    const char *password, const char *method)
-{
-	struct harness_login l;
-
-	harness_raw_login(port, db, user, password, &l);
-	if (!l.ok)
-		fail_msg("login %s@%s failed: %s %s", user, db, l.sqlstate, l.message);
-	if (method != NULL && strcmp(l.method, method) != 0)
-		fail_msg("login %s@%s: pooler asked for %s, expected %s", user, db,
-			 l.method, method);
-}
-
-/* method: what the pooler must have asked for before refusing (NULL: any). */
-static void assert_login_refused(int port, const char *db, const char *user,
-				 const char *password, const char *sqlstate,
-				 const char *method)
-{
-	struct harness_login l;
-
-	harness_raw_login(port, db, user, password, &l);
-	if (l.ok)
-		fail_msg("login %s@%s with password '%s' succeeded; expected %s", user, db,
-			 password, sqlstate);
-	print_message("refused %s@%s: method %s sqlstate %s: %s\n", user, db,
-		      l.method[0] ? l.method : "-", l.sqlstate, l.message);
-	if (!harness_sqlstate_is(l.sqlstate, sqlstate))
-		fail_msg("login %s@%s refused with SQLSTATE '%s' (%s); expected %s", user,
-			 db, l.sqlstate, l.message, sqlstate);
-	if (method != NULL && strcmp(l.method, method) != 0)
-		fail_msg("login %s@%s refused after %s, expected the %s exchange", user,
-			 db, l.method[0] ? l.method : "no exchange", method);
-}
-
-static void assert_libpq_user(const struct harness_pooler *p, const char *db,
-			      const char *user, const char *password)
-{
-	PGconn *c = harness_connect_pooler(p, db, user, password);
-	char *v = harness_scalar(c, "SELECT current_user");
-
-	assert_string_equal(v, user);
-	free(v);
-	PQfinish(c);
-}
-
 /* How often pgmux_auth.user_lookup ran in db (the fixture counts). */
 static long long lookups(const char *db)
 {
@@ -197,8 +152,10 @@ static void test_auth_query_scram_secret_logs_in_by_passthrough(void **state)
 
 	harness_wait_no_server_conns(fx->db, aq->scram_user, 15);
 	start_lookup_pooler(&p, "scram-sha-256", NULL, NULL);
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
-	assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01", "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"scram-sha-256");
+	harness_assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01",
+				     "scram-sha-256");
 	/* pgmux never saw the password: PostgreSQL accepted the keys of the
 	 * client's own exchange. Two transactions at once need two server
 	 * logins, each done that way. */
@@ -218,7 +175,8 @@ static void test_auth_query_scram_secret_logs_in_by_passthrough(void **state)
 	free(pid_b);
 	PQfinish(a);
 	PQfinish(b);
-	assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password);
+	harness_assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password,
+				  aq->scram_user);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -230,12 +188,13 @@ static void test_auth_query_md5_secret_passes_the_hash(void **state)
 
 	harness_wait_no_server_conns(fx->db, aq->md5_user, 15);
 	start_lookup_pooler(&p, "md5", NULL, NULL);
-	assert_login_ok(p.port, fx->db, aq->md5_user, aq->md5_password, "md5");
-	assert_login_refused(p.port, fx->db, aq->md5_user, "wrong", "28P01", "md5");
+	harness_assert_login_ok(p.port, fx->db, aq->md5_user, aq->md5_password, "md5");
+	harness_assert_login_refused(p.port, fx->db, aq->md5_user, "wrong", "28P01", "md5");
 	/* The server login answers PostgreSQL's md5 challenge with the hash. */
-	assert_libpq_user(&p, fx->db, aq->md5_user, aq->md5_password);
+	harness_assert_libpq_user(&p, fx->db, aq->md5_user, aq->md5_password, aq->md5_user);
 	/* A SCRAM secret still gets SCRAM under auth_type = md5. */
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"scram-sha-256");
 	harness_pooler_stop(&p, 20);
 }
 
@@ -253,14 +212,16 @@ static void test_auth_query_unknown_nopw_expired_get_28P01_after_the_exchange(vo
 		const char *method = types[i];
 
 		start_lookup_pooler(&p, types[i], NULL, NULL);
-		assert_login_refused(p.port, fx->db, "aq_no_such_user", "whatever", "28P01",
-				     method);
-		assert_login_refused(p.port, fx->db, aq->nopw_user, "", "28P01", method);
-		assert_login_refused(p.port, fx->db, aq->nopw_user, "x", "28P01", method);
-		assert_login_refused(p.port, fx->db, aq->expired_user, aq->expired_password,
-				     "28P01", method);
-		assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01",
-				     "scram-sha-256");
+		harness_assert_login_refused(p.port, fx->db, "aq_no_such_user", "whatever",
+					     "28P01", method);
+		harness_assert_login_refused(p.port, fx->db, aq->nopw_user, "", "28P01",
+					     method);
+		harness_assert_login_refused(p.port, fx->db, aq->nopw_user, "x", "28P01",
+					     method);
+		harness_assert_login_refused(p.port, fx->db, aq->expired_user,
+					     aq->expired_password, "28P01", method);
+		harness_assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01",
+					     "scram-sha-256");
 		harness_pooler_stop(&p, 20);
 	}
 }
@@ -305,29 +266,31 @@ static void test_auth_query_each_auth_type_right_and_wrong(void **state)
 		harness_pooler_start(&p, &cfg);
 		print_message("auth_type = %s\n", t);
 		if (strcmp(t, "trust") == 0) {
-			assert_login_ok(p.port, fx->db, "q_plain", "anything", "trust");
-			assert_login_ok(p.port, fx->db, "q_scram", "", "trust");
+			harness_assert_login_ok(p.port, fx->db, "q_plain", "anything", "trust");
+			harness_assert_login_ok(p.port, fx->db, "q_scram", "", "trust");
 			/* trust still needs the user to exist (as PgBouncer). */
-			assert_login_refused(p.port, fx->db, "q_nobody", "", "28P01", NULL);
+			harness_assert_login_refused(p.port, fx->db, "q_nobody", "", "28P01",
+						     NULL);
 			harness_pooler_stop(&p, 20);
 			continue;
 		}
-		assert_login_ok(p.port, fx->db, "q_plain", "pw-plain",
-				plain ? "cleartext" : md5t ? "md5" : "scram-sha-256");
-		assert_login_refused(p.port, fx->db, "q_plain", "bad", "28P01", NULL);
+		harness_assert_login_ok(p.port, fx->db, "q_plain", "pw-plain",
+					plain ? "cleartext" : md5t ? "md5" : "scram-sha-256");
+		harness_assert_login_refused(p.port, fx->db, "q_plain", "bad", "28P01", NULL);
 		if (plain || md5t) {
-			assert_login_ok(p.port, fx->db, "q_md5", "pw-md5", NULL);
-			assert_login_refused(p.port, fx->db, "q_md5", "bad", "28P01", NULL);
+			harness_assert_login_ok(p.port, fx->db, "q_md5", "pw-md5", NULL);
+			harness_assert_login_refused(p.port, fx->db, "q_md5", "bad", "28P01",
+						     NULL);
 		} else {
 			/* An md5 hash cannot answer SCRAM: refused like a wrong
 			 * password, after the exchange. */
-			assert_login_refused(p.port, fx->db, "q_md5", "pw-md5", "28P01",
-					     "scram-sha-256");
+			harness_assert_login_refused(p.port, fx->db, "q_md5", "pw-md5", "28P01",
+						     "scram-sha-256");
 		}
-		assert_login_ok(p.port, fx->db, "q_scram", "pw-scram",
-				plain ? "cleartext" : "scram-sha-256");
-		assert_login_refused(p.port, fx->db, "q_scram", "bad", "28P01", NULL);
-		assert_login_refused(p.port, fx->db, "q_nobody", "bad", "28P01", NULL);
+		harness_assert_login_ok(p.port, fx->db, "q_scram", "pw-scram",
+					plain ? "cleartext" : "scram-sha-256");
+		harness_assert_login_refused(p.port, fx->db, "q_scram", "bad", "28P01", NULL);
+		harness_assert_login_refused(p.port, fx->db, "q_nobody", "bad", "28P01", NULL);
 		/* And through libpq, to a query. */
 		{
 			PGconn *c = harness_connect_pooler(&p, fx->db, "q_scram", "pw-scram");
@@ -354,9 +317,12 @@ static void test_auth_query_plain_against_scram_secret_passes_through(void **sta
 
 	harness_wait_no_server_conns(fx->db, aq->scram_user, 15);
 	start_lookup_pooler(&p, "plain", NULL, NULL);
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "cleartext");
-	assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01", "cleartext");
-	assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password);
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"cleartext");
+	harness_assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01",
+				     "cleartext");
+	harness_assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password,
+				  aq->scram_user);
 	harness_pooler_stop(&p, 20);
 }
 
@@ -385,8 +351,10 @@ static void test_auth_query_default_query_in_auth_dbname(void **state)
 	cfg.userlist = users;
 	cfg.databases = dbs;
 	harness_pooler_start(&p, &cfg);
-	assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password);
-	assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01", "scram-sha-256");
+	harness_assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password,
+				  aq->scram_user);
+	harness_assert_login_refused(p.port, fx->db, aq->scram_user, "wrong", "28P01",
+				     "scram-sha-256");
 	/* The lookup used the auth_dbname pool, not appdb's. */
 	admin = harness_connect_admin(&p);
 	r = harness_query(admin, "SHOW POOLS");
@@ -418,7 +386,8 @@ static void test_auth_query_per_database_settings(void **state)
 	cfg.databases = dbs;
 	before = lookups("postgres");
 	harness_pooler_start(&p, &cfg);
-	assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password);
+	harness_assert_libpq_user(&p, fx->db, aq->scram_user, aq->scram_password,
+				  aq->scram_user);
 	assert_true(lookups("postgres") > before);
 	harness_pooler_stop(&p, 20);
 }
@@ -476,7 +445,8 @@ static void test_auth_query_burst_runs_one_query_cached_reload_clears(void **sta
 	assert_int_equal(ok, BURST);
 	assert_int_equal(n1 - n0, 1);
 	/* Within the cache time: no query. */
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"scram-sha-256");
 	assert_int_equal(lookups(fx->db), n1);
 	/* RELOAD forgets the answer. */
 	{
@@ -485,51 +455,26 @@ static void test_auth_query_burst_runs_one_query_cached_reload_clears(void **sta
 		harness_exec(admin, "RELOAD");
 		PQfinish(admin);
 	}
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"scram-sha-256");
 	n2 = lookups(fx->db);
 	assert_int_equal(n2 - n1, 1);
 	/* Unknown users are cached as unknown too, then asked again. */
-	assert_login_refused(p.port, fx->db, "aq_no_such_user", "x", "28P01", "scram-sha-256");
-	assert_login_refused(p.port, fx->db, "aq_no_such_user", "x", "28P01", "scram-sha-256");
+	harness_assert_login_refused(p.port, fx->db, "aq_no_such_user", "x", "28P01",
+				     "scram-sha-256");
+	harness_assert_login_refused(p.port, fx->db, "aq_no_such_user", "x", "28P01",
+				     "scram-sha-256");
 	assert_int_equal(lookups(fx->db) - n2, 1);
 	/* After the cache time (5 s) the user is looked up again. */
 	usleep(5600 * 1000);
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"scram-sha-256");
 	n3 = lookups(fx->db);
 	assert_int_equal(n3 - n2, 2);
 	harness_pooler_stop(&p, 20);
 }
 
 /* ---- clients that leave while pgmux works for them ------------------------ */
-
-/* A blocking raw connection that has sent its startup packet; -1 on failure. */
-static int raw_startup(int port, const char *db, const char *user)
-{
-	struct sockaddr_in sa = { 0 };
-	unsigned char buf[256];
-	uint32_t v;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int n;
-
-	if (fd < 0)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	n = snprintf((char *)buf + 8, sizeof(buf) - 9, "user%c%s%cdatabase%c%s%c", 0, user, 0, 0,
-		     db, 0);
-	buf[8 + n] = 0;
-	v = htonl((uint32_t)(n + 9));
-	memcpy(buf, &v, 4);
-	v = htonl(196608);
-	memcpy(buf + 4, &v, 4);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    write(fd, buf, (size_t)n + 9) != n + 9) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 /* Clients that leave while their lookup runs: the answer is dropped. */
 static void test_auth_query_clients_leaving_during_the_lookup(void **state)
@@ -542,12 +487,14 @@ static void test_auth_query_clients_leaving_during_the_lookup(void **state)
 
 	start_lookup_pooler(&p, "scram-sha-256", NULL, NULL);
 	for (i = 0; i < 20; i++) {
-		fds[i] = raw_startup(p.port, fx->db, i % 2 ? aq->scram_user : "aq_no_such_user");
+		fds[i] = harness_raw_startup(p.port, fx->db,
+					     i % 2 ? aq->scram_user : "aq_no_such_user");
 		assert_true(fds[i] >= 0);
 	}
 	for (i = 0; i < 20; i++)
 		close(fds[i]);
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"scram-sha-256");
 	assert_true(harness_pooler_alive(&p));
 	harness_pooler_stop(&p, 20);
 }
@@ -570,9 +517,11 @@ static void test_auth_query_auth_server_down_gives_08006(void **state)
 	start_lookup_pooler(&p, "scram-sha-256", "auth_dbname = authdb\nserver_login_retry = 1\n",
 			    dbs);
 	t0 = harness_now_ms();
-	assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password, "08006", NULL);
+	harness_assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password,
+				     "08006", NULL);
 	/* Inside server_login_retry: the cached failure, at once. */
-	assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password, "08006", NULL);
+	harness_assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password,
+				     "08006", NULL);
 	took = harness_now_ms() - t0;
 	print_message("two refusals in %lld ms\n", took);
 	assert_true(took < 5000);
@@ -607,7 +556,8 @@ static void test_auth_query_silent_auth_server_times_out(void **state)
 	start_lookup_pooler(&p, "scram-sha-256",
 			    "auth_dbname = authdb\nserver_connect_timeout = 2\n", dbs);
 	t0 = harness_now_ms();
-	assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password, "08006", NULL);
+	harness_assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password,
+				     "08006", NULL);
 	took = harness_now_ms() - t0;
 	print_message("refused after %lld ms\n", took);
 	assert_true(took >= 1500 && took < 10000);
@@ -641,12 +591,13 @@ static void test_auth_query_broken_query_gives_28000(void **state)
 		cfg.settings = settings;
 		cfg.userlist = users;
 		harness_pooler_start(&p, &cfg);
-		assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password, "28000",
-				     NULL);
-		assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password, "28000",
-				     NULL);
+		harness_assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password,
+					     "28000", NULL);
+		harness_assert_login_refused(p.port, fx->db, aq->scram_user, aq->scram_password,
+					     "28000", NULL);
 		/* The auth_user's own pool still serves its clients. */
-		assert_libpq_user(&p, fx->db, aq->auth_user, aq->auth_password);
+		harness_assert_libpq_user(&p, fx->db, aq->auth_user, aq->auth_password,
+					  aq->auth_user);
 		assert_true(harness_pooler_log_contains(&p, "auth_query for user"));
 		harness_pooler_stop(&p, 20);
 	}
@@ -684,231 +635,16 @@ static void test_auth_query_broken_query_gives_28000(void **state)
 #define STORM_ATTEMPTS 3
 #define PGB_RATE "200"
 
-enum sc_state { SC_CONNECTING, SC_AUTH, SC_DONE, SC_FAILED };
-
-struct sc {
-	int fd;
-	enum sc_state state;
-	unsigned char buf[4096];
-	size_t len;
-	char nonce[25];
-	char first_bare[64];
-	char expect_sig[64];
-	char sqlstate[6];
-	const char *why;
-};
-
-/* The client side caches the salted password (one PBKDF2 for the whole
- * storm), so the test measures pgmux, not its own SCRAM arithmetic. */
-struct storm {
-	const char *user, *password, *db;
-	char salt_key[160];
-	unsigned char salted[HARNESS_SCRAM_KEY_LEN];
-};
-
-static void sc_fail(struct sc *c, const char *why)
-{
-	c->state = SC_FAILED;
-	c->why = why;
-}
-
-static void sc_send(struct sc *c, char type, const void *body, size_t len)
-{
-	unsigned char msg[512];
-	uint32_t n = htonl((uint32_t)(len + 4));
-
-	if (len + 5 > sizeof(msg))
-		return sc_fail(c, "message too long");
-	msg[0] = (unsigned char)type;
-	memcpy(msg + 1, &n, 4);
-	memcpy(msg + 5, body, len);
-	if (write(c->fd, msg, len + 5) != (ssize_t)(len + 5))
-		sc_fail(c, "write");
-}
-
-static void sc_startup(const struct storm *st, struct sc *c)
-{
-	unsigned char buf[256];
-	uint32_t v;
-	int n = snprintf((char *)buf + 8, sizeof(buf) - 8, "user%c%s%cdatabase%c%s%c", 0,
-			 st->user, 0, 0, st->db, 0);
-
-	buf[8 + n] = 0;
-	v = htonl((uint32_t)(n + 9));
-	memcpy(buf, &v, 4);
-	v = htonl(196608);
-	memcpy(buf + 4, &v, 4);
-	if (write(c->fd, buf, (size_t)n + 9) != n + 9)
-		return sc_fail(c, "startup write");
-	c->state = SC_AUTH;
-}
-
-static void sc_auth(struct storm *st, struct sc *c, const unsigned char *body, size_t len)
-{
-	char first[96], salt[128] = "", nonce[128] = "", wo[192], final[320], proof[64], key[160];
-	unsigned char msg[256], raw_salt[128];
-	const char *sf, *p;
-	uint32_t code;
-	int iters = 0, n;
-
-	if (len < 4)
-		return sc_fail(c, "short auth");
-	memcpy(&code, body, 4);
-	code = ntohl(code);
-	if (code == 0)
-		return;
-	if (code == 10) {
-		harness_nonce(c->nonce, sizeof(c->nonce));
-		harness_fmt(c->first_bare, sizeof(c->first_bare), "n=,r=%s", c->nonce);
-		harness_fmt(first, sizeof(first), "n,,%s", c->first_bare);
-		n = (int)strlen(first);
-		memcpy(msg, "SCRAM-SHA-256", 14);
-		code = htonl((uint32_t)n);
-		memcpy(msg + 14, &code, 4);
-		memcpy(msg + 18, first, (size_t)n);
-		return sc_send(c, 'p', msg, 18 + (size_t)n);
-	}
-	if (code == 11) {
-		sf = (const char *)body + 4;
-		for (p = sf; *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "") {
-			size_t vl = strcspn(p + 2, ",");
-
-			if (strncmp(p, "r=", 2) == 0 && vl < sizeof(nonce))
-				snprintf(nonce, sizeof(nonce), "%.*s", (int)vl, p + 2);
-			else if (strncmp(p, "s=", 2) == 0 && vl < sizeof(salt))
-				snprintf(salt, sizeof(salt), "%.*s", (int)vl, p + 2);
-			else if (strncmp(p, "i=", 2) == 0)
-				iters = atoi(p + 2);
-		}
-		if (strncmp(nonce, c->nonce, strlen(c->nonce)) != 0 || iters <= 0)
-			return sc_fail(c, "bad server-first");
-		harness_fmt(key, sizeof(key), "%s/%d", salt, iters);
-		if (strcmp(key, st->salt_key) != 0) {
-			n = harness_b64_decode(salt, raw_salt, sizeof(raw_salt));
-			if (n <= 0)
-				return sc_fail(c, "bad salt");
-			harness_scram_salted_password(st->password, raw_salt, (size_t)n, iters,
-						      st->salted);
-			harness_fmt(st->salt_key, sizeof(st->salt_key), "%s", key);
-		}
-		harness_fmt(wo, sizeof(wo), "c=biws,r=%s", nonce);
-		harness_scram_proof(st->salted, c->first_bare, sf, wo, proof, sizeof(proof),
-				    c->expect_sig, sizeof(c->expect_sig));
-		harness_fmt(final, sizeof(final), "%s,p=%s", wo, proof);
-		return sc_send(c, 'p', final, strlen(final));
-	}
-	if (code == 12) {
-		if (strncmp((const char *)body + 4, "v=", 2) != 0 ||
-		    strcmp((const char *)body + 6, c->expect_sig) != 0)
-			sc_fail(c, "server signature mismatch");
-		return;
-	}
-	sc_fail(c, "pooler asked for something other than SCRAM");
-}
-
-static void sc_read(struct storm *st, struct sc *c)
-{
-	ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0)
-		return sc_fail(c, "connection closed during login");
-	c->len += (size_t)n;
-	while (c->state == SC_AUTH && c->len >= 5) {
-		unsigned char body[2048];
-		char type = (char)c->buf[0];
-		uint32_t ml;
-
-		memcpy(&ml, c->buf + 1, 4);
-		ml = ntohl(ml);
-		if (ml < 4 || ml - 4 >= sizeof(body))
-			return sc_fail(c, "bad message length");
-		if (c->len < 1 + ml)
-			break;
-		memcpy(body, c->buf + 5, ml - 4);
-		body[ml - 4] = 0;
-		memmove(c->buf, c->buf + 1 + ml, c->len - 1 - ml);
-		c->len -= 1 + ml;
-		if (type == 'R') {
-			sc_auth(st, c, body, ml - 4);
-		} else if (type == 'E') {
-			const unsigned char *f = body;
-
-			while (*f && f < body + ml - 4) {
-				if (*f == 'C')
-					snprintf(c->sqlstate, sizeof(c->sqlstate), "%s",
-						 (const char *)f + 1);
-				f += strlen((const char *)f + 1) + 2;
-			}
-			sc_fail(c, "ErrorResponse");
-		} else if (type == 'Z') {
-			c->state = SC_DONE;
-		}
-	}
-}
-
 /* STORM simultaneous raw SCRAM logins; returns how many succeeded. */
-static int storm_round(struct storm *st, int port, struct sc *sc, struct pollfd *pfd, int *idx,
+static int storm_round(struct harness_storm *st, int port, struct harness_storm_conn *sc,
 		       char *first_failure, size_t fflen)
 {
-	struct sockaddr_in sa = { 0 };
-	long long t0 = harness_now_ms();
-	int i, done = 0;
+	int i, done = harness_storm_run(st, sc, STORM, port, 60000);
 
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	for (i = 0; i < STORM; i++) {
-		memset(&sc[i], 0, sizeof(sc[i]));
-		sc[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		assert_true(sc[i].fd >= 0);
-		if (connect(sc[i].fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
-		    errno != EINPROGRESS)
-			sc_fail(&sc[i], "connect");
-		else
-			sc[i].state = SC_CONNECTING;
-	}
-	while (harness_now_ms() - t0 < 60000) {
-		int n = 0;
-
-		for (i = 0; i < STORM; i++) {
-			if (sc[i].state == SC_DONE || sc[i].state == SC_FAILED)
-				continue;
-			pfd[n].fd = sc[i].fd;
-			pfd[n].events = sc[i].state == SC_CONNECTING ? POLLOUT : POLLIN;
-			pfd[n].revents = 0;
-			idx[n++] = i;
-		}
-		if (n == 0)
-			break;
-		if (poll(pfd, (nfds_t)n, 1000) < 0 && errno != EINTR)
-			fail_msg("poll: %s", strerror(errno));
-		for (i = 0; i < n; i++) {
-			struct sc *c = &sc[idx[i]];
-			int err = 0;
-			socklen_t el = sizeof(err);
-
-			if (pfd[i].revents == 0)
-				continue;
-			if (c->state == SC_CONNECTING) {
-				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-				if (err != 0)
-					sc_fail(c, "connect failed");
-				else
-					sc_startup(st, c);
-			} else {
-				sc_read(st, c);
-			}
-		}
-	}
-	for (i = 0; i < STORM; i++) {
-		if (sc[i].state == SC_DONE)
-			done++;
-		else if (!first_failure[0])
+	for (i = 0; i < STORM; i++)
+		if (sc[i].state != HARNESS_STORM_DONE && !first_failure[0])
 			harness_fmt(first_failure, fflen, "%s %s",
-				    sc[i].why ? sc[i].why : "unfinished", sc[i].sqlstate);
-	}
+				    sc[i].why[0] ? sc[i].why : "unfinished", sc[i].sqlstate);
 	return done;
 }
 
@@ -916,15 +652,13 @@ static int storm_round(struct storm *st, int port, struct sc *sc, struct pollfd 
  * The burst's clients leave over `ms` milliseconds, as real ones would, not
  * in one instant: the storm under test is the logins.
  */
-static void storm_leave(struct sc *sc, long long ms)
+static void storm_leave(struct harness_storm_conn *sc, long long ms)
 {
 	const int chunk = 10;
 	int i;
 
 	for (i = 0; i < STORM; i++) {
-		if (sc[i].state == SC_DONE)
-			sc_send(&sc[i], 'X', "", 0);
-		close(sc[i].fd);
+		harness_storm_close(&sc[i]);
 		if (i % chunk == chunk - 1)
 			usleep((useconds_t)(ms * 1000 * chunk / STORM));
 	}
@@ -1058,10 +792,11 @@ static void storm_attempt(const struct harness_pooler *p, int attempt, struct st
 {
 	const struct harness_fixture *fx = harness_fixture();
 	const struct aq_fixture *aq = aq_fixture();
-	struct storm st = { aq->scram_user, aq->scram_password, fx->db, "", { 0 } };
-	struct sc *sc = calloc(STORM, sizeof(*sc));
-	struct pollfd *pfd = calloc(STORM, sizeof(*pfd));
-	int *idx = calloc(STORM, sizeof(*idx));
+	/* One PBKDF2 for the whole storm, so the test measures pgmux, not its
+	 * own SCRAM arithmetic. */
+	struct harness_storm st = { .user = aq->scram_user, .password = aq->scram_password,
+				    .db = fx->db };
+	struct harness_storm_conn *sc = calloc(STORM, sizeof(*sc));
 	struct window before = { 0 }, during = { 0 };
 	char script[HARNESS_PATH_MAX], prefix[HARNESS_PATH_MAX], pattern[HARNESS_PATH_MAX + 8];
 	char out[HARNESS_PATH_MAX], name[32];
@@ -1070,8 +805,6 @@ static void storm_attempt(const struct harness_pooler *p, int attempt, struct st
 	pid_t pid;
 
 	assert_non_null(sc);
-	assert_non_null(pfd);
-	assert_non_null(idx);
 	memset(res, 0, sizeof(*res));
 	harness_path(script, sizeof(script), p, "select1.sql");
 	harness_write_file(script, "SELECT 1;\n");
@@ -1096,7 +829,7 @@ static void storm_attempt(const struct harness_pooler *p, int attempt, struct st
 		if (now < due)
 			usleep((useconds_t)(due - now));
 		t0 = harness_now_ms();
-		res->ok += storm_round(&st, p->port, sc, pfd, idx, res->first_failure,
+		res->ok += storm_round(&st, p->port, sc, res->first_failure,
 				       sizeof(res->first_failure));
 		t0 = harness_now_ms() - t0;
 		burst_total += t0;
@@ -1140,8 +873,6 @@ static void storm_attempt(const struct harness_pooler *p, int attempt, struct st
 	free(before.lat);
 	free(during.lat);
 	free(sc);
-	free(pfd);
-	free(idx);
 }
 
 /*
@@ -1181,8 +912,9 @@ static void test_auth_query_500_scram_logins_keep_pgbench_p99(void **state)
 	start_lookup_pooler(&p, "scram-sha-256",
 			    "max_client_conn = 2000\nlisten_backlog = 4096\n", NULL);
 	/* Warm up both pools: pgbench's (app) and the storm user's. */
-	assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password, "scram-sha-256");
-	assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password);
+	harness_assert_login_ok(p.port, fx->db, aq->scram_user, aq->scram_password,
+				"scram-sha-256");
+	harness_assert_libpq_user(&p, fx->db, fx->app_user, fx->app_password, fx->app_user);
 	/*
 	 * Other processes on a shared machine can spoil one measurement; a
 	 * stall pgmux causes spoils every one. So up to STORM_ATTEMPTS.

@@ -92,14 +92,6 @@ static void pkt_set_u32(struct pkt *k, size_t at, uint32_t v)
 		memcpy(k->b + at, &v, 4);
 }
 
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return ntohl(v);
-}
-
 /* Starts an untyped startup-phase packet: length (patched by pkt_end_untyped), code. */
 static size_t pkt_begin_untyped(struct pkt *k, uint32_t code)
 {
@@ -167,73 +159,13 @@ static void pkt_header(struct pkt *k, uint8_t type, uint32_t len)
 
 /* ---- raw sockets ------------------------------------------------------------- */
 
-static int raw_connect(int port)
-{
-	struct sockaddr_in sa = { 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* One send() per call where the kernel allows it, as a real client does. */
-static bool send_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 static void raw_send(int fd, const struct pkt *k)
 {
 	if (k->overflow)
 		fail_msg("test bug: packet larger than %zu bytes", sizeof(k->b));
-	if (!send_all(fd, k->b, k->len))
+	if (!harness_raw_write_all(fd, k->b, k->len))
 		fail_msg("send to the pooler: %s", strerror(errno));
-}
-
-/* Reads exactly len bytes within timeout_ms; false on EOF, error or timeout. */
-static bool read_exact(int fd, void *buf, size_t len, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-		ssize_t n;
-
-		if (left <= 0)
-			return false;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
 }
 
 /* The one-byte answer to SSLRequest/GSSENCRequest must be exactly want. */
@@ -241,48 +173,23 @@ static void expect_byte(int fd, char want, const char *what)
 {
 	unsigned char got = 0;
 
-	if (!read_exact(fd, &got, 1, ANSWER_MS))
+	if (!harness_raw_read_exact(fd, &got, 1, ANSWER_MS))
 		fail_msg("%s: no answer byte within %d ms", what, ANSWER_MS);
 	if (got != (unsigned char)want)
 		fail_msg("%s: answered '%c' (0x%02x), expected '%c'", what,
 			 got >= 0x20 && got < 0x7f ? got : '?', got, want);
 }
 
-/* One whole message: type, body (NUL-terminated copy), body length. */
-struct msg {
-	char type;
-	unsigned char body[4096];
-	size_t len;
-};
-
-static bool read_msg(int fd, struct msg *m, int timeout_ms)
-{
-	unsigned char hdr[5];
-	uint32_t n;
-
-	if (!read_exact(fd, hdr, 5, timeout_ms))
-		return false;
-	n = get32(hdr + 1);
-	if (n < 4 || n - 4 >= sizeof(m->body))
-		return false;
-	m->type = (char)hdr[0];
-	m->len = n - 4;
-	if (!read_exact(fd, m->body, m->len, timeout_ms))
-		return false;
-	m->body[m->len] = '\0';
-	return true;
-}
-
 /* The next message must be an Authentication request with this code. */
 static void expect_auth(int fd, uint32_t code, const char *what)
 {
-	struct msg m;
+	struct harness_msg m;
 
-	if (!read_msg(fd, &m, ANSWER_MS))
+	if (!harness_raw_read_msg(fd, &m, ANSWER_MS))
 		fail_msg("%s: no whole message within %d ms", what, ANSWER_MS);
-	if (m.type != 'R' || m.len < 4 || get32(m.body) != code)
+	if (m.type != 'R' || m.len < 4 || harness_get32(m.body) != code)
 		fail_msg("%s: got '%c' (code %u), expected Authentication code %u", what,
-			 m.type, m.len >= 4 ? get32(m.body) : 0, code);
+			 m.type, m.len >= 4 ? harness_get32(m.body) : 0, code);
 }
 
 /* ---- what the pooler answered ------------------------------------------------ */
@@ -294,71 +201,21 @@ struct reply {
 	bool reset;         /* a read error instead of EOF */
 	char types[64];     /* types of the whole messages, in order */
 	bool torn;          /* trailing bytes that are no whole message */
-	char severity[16], sqlstate[6], message[256]; /* of the first ErrorResponse */
+	struct harness_wire_error err; /* of the first ErrorResponse */
 };
 
 /* Reads until EOF or timeout_ms, then splits the bytes into messages. thread-safe. */
 static void read_reply(int fd, struct reply *r, int timeout_ms)
 {
-	long long t0 = harness_now_ms(), deadline = t0 + timeout_ms;
-	size_t off = 0, nt = 0;
+	long long t0 = harness_now_ms(), eof;
+	size_t whole;
 
 	memset(r, 0, sizeof(*r));
-	r->eof_ms = -1;
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-		unsigned char scratch[512];
-		bool room = r->len < sizeof(r->buf);
-		ssize_t n;
-
-		if (left <= 0)
-			break;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		n = read(fd, room ? r->buf + r->len : scratch,
-			 room ? sizeof(r->buf) - r->len : sizeof(scratch));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r->reset = true;
-			break;
-		}
-		if (n == 0) {
-			r->eof_ms = harness_now_ms() - t0;
-			break;
-		}
-		if (room)
-			r->len += (size_t)n;
-	}
-	while (off + 5 <= r->len) {
-		uint32_t mlen = get32(r->buf + off + 1);
-		bool first_error = r->buf[off] == 'E' && strchr(r->types, 'E') == NULL;
-		size_t i, end;
-
-		if (mlen < 4 || off + 1 + mlen > r->len)
-			break;
-		if (nt + 1 < sizeof(r->types)) {
-			r->types[nt++] = (char)r->buf[off];
-			r->types[nt] = '\0';
-		}
-		end = off + 1 + mlen;
-		for (i = off + 5; first_error && i < end && r->buf[i] != '\0';) {
-			char field = (char)r->buf[i++];
-			const char *val = (const char *)r->buf + i;
-			size_t vl = strnlen(val, end - i);
-
-			if (field == 'V' || (field == 'S' && r->severity[0] == '\0'))
-				snprintf(r->severity, sizeof(r->severity), "%.*s", (int)vl, val);
-			else if (field == 'C')
-				snprintf(r->sqlstate, sizeof(r->sqlstate), "%.*s", (int)vl, val);
-			else if (field == 'M')
-				snprintf(r->message, sizeof(r->message), "%.*s", (int)vl, val);
-			i += vl + 1;
-		}
-		off = end;
-	}
-	r->torn = off != r->len;
+	r->len = harness_raw_read_to_eof(fd, r->buf, sizeof(r->buf), timeout_ms, &eof,
+					 &r->reset);
+	r->eof_ms = eof < 0 ? -1 : eof - t0;
+	harness_raw_split(r->buf, r->len, &r->err, r->types, sizeof(r->types), &whole);
+	r->torn = whole != r->len;
 }
 
 enum want {
@@ -375,6 +232,7 @@ enum want {
 static bool reply_ok(const struct reply *r, const char *prefix, enum want w,
 		     const char *msg_part, char *why, size_t why_len)
 {
+	const struct harness_wire_error *e = &r->err;
 	size_t pl = strlen(prefix), tl = strlen(r->types);
 	bool pgmux = !harness_is_pgbouncer();
 
@@ -393,18 +251,18 @@ static bool reply_ok(const struct reply *r, const char *prefix, enum want w,
 		if (strcmp(r->types, prefix) == 0)
 			return true;
 		snprintf(why, why_len, "messages \"%s\" (%s %s \"%s\"), expected \"%s\" then "
-			 "EOF", r->types, r->severity, r->sqlstate, r->message, prefix);
+			 "EOF", r->types, e->severity, e->sqlstate, e->message, prefix);
 		return false;
 	}
 	if (tl != pl + 1 || strncmp(r->types, prefix, pl) != 0 || r->types[pl] != 'E') {
 		snprintf(why, why_len, "messages \"%s\" (%s %s \"%s\"), expected \"%sE\"",
-			 r->types, r->severity, r->sqlstate, r->message, prefix);
+			 r->types, e->severity, e->sqlstate, e->message, prefix);
 		return false;
 	}
-	if (strcmp(r->severity, "FATAL") != 0 || strcmp(r->sqlstate, "08P01") != 0 ||
-	    (pgmux && msg_part != NULL && strstr(r->message, msg_part) == NULL)) {
+	if (strcmp(e->severity, "FATAL") != 0 || strcmp(e->sqlstate, "08P01") != 0 ||
+	    (pgmux && msg_part != NULL && strstr(e->message, msg_part) == NULL)) {
 		snprintf(why, why_len, "error %s %s \"%s\", expected FATAL 08P01%s%s%s",
-			 r->severity, r->sqlstate, r->message, msg_part ? " \"..." : "",
+			 e->severity, e->sqlstate, e->message, msg_part ? " \"..." : "",
 			 msg_part ? msg_part : "", msg_part ? "...\"" : "");
 		return false;
 	}
@@ -414,11 +272,12 @@ static bool reply_ok(const struct reply *r, const char *prefix, enum want w,
 static void expect_reply(const struct reply *r, const char *what, const char *prefix,
 			 enum want w, const char *msg_part)
 {
+	const struct harness_wire_error *e = &r->err;
 	char why[512];
 
 	print_message("%s: messages \"%s\"%s%s%s%s%s%s, EOF after %lld ms\n", what, r->types,
-		      r->sqlstate[0] ? ", " : "", r->severity, r->sqlstate[0] ? " " : "",
-		      r->sqlstate, r->sqlstate[0] ? " " : "", r->message, r->eof_ms);
+		      e->sqlstate[0] ? ", " : "", e->severity, e->sqlstate[0] ? " " : "",
+		      e->sqlstate, e->sqlstate[0] ? " " : "", e->message, r->eof_ms);
 	if (!reply_ok(r, prefix, w, msg_part, why, sizeof(why)))
 		fail_msg("%s: %s", what, why);
 }
@@ -545,7 +404,7 @@ static void bi_finish(struct bi *t)
 
 static int bi_connect(const struct bi *t)
 {
-	int fd = raw_connect(t->p.port);
+	int fd = harness_raw_connect(t->p.port, false);
 
 	if (fd < 0)
 		fail_msg("connect to the pooler on port %d: %s", t->p.port, strerror(errno));
@@ -618,19 +477,19 @@ static int bi_login(struct bi *t, const char *db, const char *user, const char *
 static char raw_query(int fd, const char *sql, char *value, size_t value_len)
 {
 	struct pkt k = { 0 };
-	struct msg m;
+	struct harness_msg m;
 	bool have_value = false;
 
 	value[0] = '\0';
 	pkt_query(&k, sql);
 	raw_send(fd, &k);
 	for (;;) {
-		if (!read_msg(fd, &m, ANSWER_MS))
+		if (!harness_raw_read_msg(fd, &m, ANSWER_MS))
 			fail_msg("\"%s\": no ReadyForQuery within %d ms", sql, ANSWER_MS);
 		if (m.type == 'E')
 			fail_msg("\"%s\" failed on the raw session", sql);
 		if (m.type == 'D' && !have_value && m.len >= 6) {
-			uint32_t vl = get32(m.body + 2);
+			uint32_t vl = harness_get32(m.body + 2);
 
 			if (vl != 0xffffffffu && 6 + (size_t)vl <= m.len)
 				snprintf(value, value_len, "%.*s", (int)vl, (const char *)m.body + 6);
@@ -647,52 +506,34 @@ static char raw_query(int fd, const char *sql, char *value, size_t value_len)
  */
 static void raw_exchange(int fd, const struct pkt *k, struct reply *r, const char *what)
 {
-	struct msg m;
+	struct harness_msg m;
 	size_t nt = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->eof_ms = -1;
 	raw_send(fd, k);
 	do {
-		if (!read_msg(fd, &m, ANSWER_MS))
+		if (!harness_raw_read_msg(fd, &m, ANSWER_MS))
 			fail_msg("%s: no ReadyForQuery within %d ms (messages \"%s\")", what,
 				 ANSWER_MS, r->types);
 		if (nt + 1 < sizeof(r->types)) {
 			r->types[nt++] = m.type;
 			r->types[nt] = '\0';
 		}
-		if (m.type == 'E' && r->sqlstate[0] == '\0') {
-			const char *f = (const char *)m.body;
-
-			while (*f != '\0' && f < (const char *)m.body + m.len) {
-				if (*f == 'S')
-					snprintf(r->severity, sizeof(r->severity), "%s", f + 1);
-				else if (*f == 'C')
-					snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", f + 1);
-				else if (*f == 'M')
-					snprintf(r->message, sizeof(r->message), "%s", f + 1);
-				f += strlen(f) + 1;
-			}
-		}
+		if (m.type == 'E' && r->err.sqlstate[0] == '\0')
+			harness_raw_error_fields(m.body, m.len, &r->err);
 	} while (m.type != 'Z');
 	print_message("%s: messages \"%s\"%s%s %s %s\n", what, r->types,
-		      r->sqlstate[0] ? ", " : "", r->severity, r->sqlstate, r->message);
+		      r->err.sqlstate[0] ? ", " : "", r->err.severity, r->err.sqlstate,
+		      r->err.message);
 }
 
 /* Waits until PostgreSQL backend pid is gone (its session was closed). */
 static void expect_backend_gone(int pid, int timeout_ms, const char *why)
 {
 	PGconn *super = harness_connect_pg_super(NULL);
-	long long deadline = harness_now_ms() + timeout_ms;
-	char sql[128];
 
-	harness_fmt(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d",
-		    pid);
-	while (harness_scalar_ll(super, sql) != 0) {
-		if (harness_now_ms() > deadline)
-			fail_msg("backend %d still exists %d ms on: %s", pid, timeout_ms, why);
-		usleep(20 * 1000);
-	}
+	harness_wait_backend_gone(super, pid, timeout_ms, why);
 	PQfinish(super);
 }
 
@@ -827,7 +668,7 @@ static void test_bad_input_startup_protocol_3_1_gets_NegotiateProtocolVersion_an
 	const struct harness_fixture *fx = harness_fixture();
 	struct bi t;
 	struct pkt k = { 0 };
-	struct msg m;
+	struct harness_msg m;
 	char value[32];
 	size_t at;
 	int fd;
@@ -844,19 +685,19 @@ static void test_bad_input_startup_protocol_3_1_gets_NegotiateProtocolVersion_an
 	pkt_end_untyped(&k, at);
 	fd = bi_connect(&t);
 	raw_send(fd, &k);
-	if (!read_msg(fd, &m, ANSWER_MS))
+	if (!harness_raw_read_msg(fd, &m, ANSWER_MS))
 		fail_msg("protocol 3.1: no whole message within %d ms", ANSWER_MS);
 	print_message("protocol 3.1: first message '%c'\n", m.type);
 	if (m.type != 'v')
 		fail_msg("protocol 3.1 was answered with '%c', expected NegotiateProtocolVersion",
 			 m.type);
 	assert_true(m.len >= 8);
-	assert_int_equal(get32(m.body), PROTO_3_0);
-	assert_int_equal(get32(m.body + 4), 1);
+	assert_int_equal(harness_get32(m.body), PROTO_3_0);
+	assert_int_equal(harness_get32(m.body + 4), 1);
 	assert_string_equal((const char *)m.body + 8, "_pq_.it_bad_input");
 	expect_auth(fd, 0, "protocol 3.1 after NegotiateProtocolVersion");
 	do {
-		if (!read_msg(fd, &m, ANSWER_MS))
+		if (!harness_raw_read_msg(fd, &m, ANSWER_MS))
 			fail_msg("protocol 3.1: no ReadyForQuery within %d ms", ANSWER_MS);
 	} while (m.type != 'Z');
 	assert_int_equal(raw_query(fd, "SELECT 41 + 1", value, sizeof(value)), 'I');
@@ -1588,8 +1429,8 @@ static void test_bad_input_after_login_query_without_nul_gets_postgres_08P01_and
 	pkt_end_typed(&k, at);
 	raw_exchange(fd, &k, &r, "Query without NUL");
 	assert_string_equal(r.types, "EZ");
-	assert_string_equal(r.severity, "ERROR");
-	assert_string_equal(r.sqlstate, "08P01");
+	assert_string_equal(r.err.severity, "ERROR");
+	assert_string_equal(r.err.sqlstate, "08P01");
 	assert_int_equal(raw_query(fd, "SELECT 6 * 7", value, sizeof(value)), 'I');
 	assert_string_equal(value, "42");
 	close(fd);
@@ -1882,10 +1723,10 @@ static void *hammer_main(void *arg)
 		struct pkt k = { 0 };
 		struct reply r;
 		char why[400];
-		int fd = raw_connect(h->port);
+		int fd = harness_raw_connect(h->port, false);
 
 		hc->build(&k);
-		if (fd < 0 || k.overflow || !send_all(fd, k.b, k.len)) {
+		if (fd < 0 || k.overflow || !harness_raw_write_all(fd, k.b, k.len)) {
 			snprintf(why, sizeof(why), "could not connect or send: %s", strerror(errno));
 		} else {
 			read_reply(fd, &r, CLOSE_MS);

@@ -13,7 +13,6 @@
  * closes and the query runs on.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,7 +23,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -44,14 +42,6 @@
 /* ... when cancel_wait_timeout (1 s, checked once a second) must give up. */
 #define RELAY_CANCEL_STUCK_MS 3000
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* The shared cluster has no leftover backends of ours; then the pooler starts. */
 static void start_pooler(struct harness_pooler *p, const char *settings)
 {
@@ -64,27 +54,6 @@ static void start_pooler(struct harness_pooler *p, const char *settings)
 
 /* ---- libpq ---------------------------------------------------------------- */
 
-/* Waits up to ms for the command in flight on c; true once it has a result. */
-static bool result_within(PGconn *c, int ms)
-{
-	long long deadline = harness_now_ms() + ms;
-
-	while (PQisBusy(c)) {
-		struct pollfd pfd = { PQsocket(c), POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-
-		if (left <= 0)
-			return false;
-		if (pfd.fd < 0)
-			return true;
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			return true;
-		if (PQconsumeInput(c) == 0)
-			return true; /* broken: PQgetResult reports it */
-	}
-	return true;
-}
-
 /*
  * The first result of the command in flight on c, or NULL if none came
  * within ms. The rest (up to ReadyForQuery) is read and dropped, so c is
@@ -94,21 +63,12 @@ static PGresult *first_result(PGconn *c, int ms)
 {
 	PGresult *r, *more;
 
-	if (!result_within(c, ms))
+	if (!harness_result_within(c, ms))
 		return NULL;
 	r = PQgetResult(c);
 	while ((more = PQgetResult(c)) != NULL)
 		PQclear(more);
 	return r;
-}
-
-static const char *severity(const PGresult *r)
-{
-	const char *v = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
-
-	if (v == NULL)
-		v = PQresultErrorField(r, PG_DIAG_SEVERITY);
-	return v ? v : "";
 }
 
 /* Fails unless r is an ERROR (not FATAL: the session lives) with sqlstate. */
@@ -117,10 +77,10 @@ static void assert_error(PGresult *r, const char *sqlstate, const char *what)
 	if (r == NULL)
 		fail_msg("%s: no result", what);
 	if (PQresultStatus(r) != PGRES_FATAL_ERROR || strcmp(harness_sqlstate(r), sqlstate) != 0 ||
-	    strcmp(severity(r), "ERROR") != 0)
+	    strcmp(harness_severity(r), "ERROR") != 0)
 		fail_msg("%s: expected ERROR %s, got %s %s '%s': %s", what, sqlstate,
-			 PQresStatus(PQresultStatus(r)), severity(r), harness_sqlstate(r),
-			 PQresultErrorMessage(r));
+			 PQresStatus(PQresultStatus(r)), harness_severity(r),
+			 harness_sqlstate(r), PQresultErrorMessage(r));
 }
 
 /* Fails unless r is rows (the query ran to its end). */
@@ -160,54 +120,11 @@ static void assert_cancel_returned(long long ms, const char *what)
 			 ms);
 }
 
-/*
- * Waits until PostgreSQL runs a statement containing marker; returns that
- * backend's pid. The marker keeps other tests' sessions out of it.
- */
-static int wait_running(PGconn *super, const char *marker, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	const char *params[1] = { marker };
-
-	for (;;) {
-		PGresult *r = PQexecParams(super,
-			"SELECT pid FROM pg_stat_activity WHERE state = 'active' "
-			"AND pid <> pg_backend_pid() AND position($1 in query) > 0",
-			1, NULL, params, NULL, NULL, 0);
-		int pid = 0;
-
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			fail_msg("pg_stat_activity: %s", PQresultErrorMessage(r));
-		if (PQntuples(r) == 1)
-			pid = atoi(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		if (pid > 0)
-			return pid;
-		if (harness_now_ms() > deadline)
-			fail_msg("no backend ran \"%s\" within %d ms", marker, timeout_ms);
-		sleep_ms(10);
-	}
-}
-
-/* Rows of SHOW SERVERS for the fixture's database. */
-static int show_servers(PGconn *admin)
-{
-	const struct harness_fixture *fx = harness_fixture();
-	PGresult *r = harness_query(admin, "SHOW SERVERS");
-	int i, n = 0;
-
-	for (i = 0; i < PQntuples(r); i++)
-		if (strcmp(harness_value(r, i, "database"), fx->db) == 0)
-			n++;
-	PQclear(r);
-	return n;
-}
-
 /* One server, the same as before, and PostgreSQL agrees. */
 static void assert_one_server(PGconn *admin, PGconn *super, const char *when)
 {
 	const struct harness_fixture *fx = harness_fixture();
-	int listed = show_servers(admin);
+	int listed = harness_show_servers(admin, fx->db);
 	int in_pg = harness_count_server_conns(super, fx->db, fx->app_user);
 
 	print_message("%s: SHOW SERVERS %d, pg_stat_activity %d\n", when, listed, in_pg);
@@ -229,39 +146,6 @@ static long long pool_waiting(PGconn *admin)
 }
 
 /* ---- descriptors ------------------------------------------------------------ */
-
-/* Open descriptors of the pooler process, from /proc (any pooler). */
-static int proc_fd_count(pid_t pid)
-{
-	char path[64];
-	DIR *d;
-	struct dirent *e;
-	int n = 0;
-
-	harness_fmt(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (d == NULL)
-		fail_msg("opendir %s: %s", path, strerror(errno));
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Waits up to timeout_ms for the pooler's descriptor count to be want. */
-static void wait_fd_count(const struct harness_pooler *p, int want, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	int n;
-
-	while ((n = proc_fd_count(p->pid)) != want) {
-		if (harness_now_ms() > deadline)
-			fail_msg("the pooler has %d descriptors open, %d before the cancel "
-				 "requests (waited %d ms)", n, want, timeout_ms);
-		sleep_ms(20);
-	}
-}
 
 /* pgmux's own account: no cancel connection and nothing unaccounted left. */
 static void assert_no_cancel_fds(PGconn *admin)
@@ -286,12 +170,6 @@ static void assert_no_cancel_fds(PGconn *admin)
 
 /* ---- raw CancelRequest -------------------------------------------------------- */
 
-static void put32(unsigned char *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
-
 static uint32_t random32(void)
 {
 	uint32_t v;
@@ -304,53 +182,35 @@ static uint32_t random32(void)
 /* Connects to the pooler and sends a CancelRequest (pid, key); returns the socket. */
 static int raw_cancel_send(int port, uint32_t pid, uint32_t key)
 {
-	struct sockaddr_in sa = { 0 };
 	unsigned char pkt[16];
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = harness_raw_connect(port, false);
 
 	if (fd < 0)
-		fail_msg("socket: %s", strerror(errno));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		fail_msg("connect to port %d: %s", port, strerror(errno));
-	put32(pkt, sizeof(pkt));
-	put32(pkt + 4, CANCEL_REQUEST_CODE);
-	put32(pkt + 8, pid);
-	put32(pkt + 12, key);
-	if (write(fd, pkt, sizeof(pkt)) != (ssize_t)sizeof(pkt))
+	harness_put32(pkt, sizeof(pkt));
+	harness_put32(pkt + 4, CANCEL_REQUEST_CODE);
+	harness_put32(pkt + 8, pid);
+	harness_put32(pkt + 12, key);
+	if (!harness_raw_write_all(fd, pkt, sizeof(pkt)))
 		fail_msg("write CancelRequest: %s", strerror(errno));
 	return fd;
 }
 
 /*
- * Reads fd until the pooler closes it: returns the bytes it sent first
- * (PostgreSQL sends none), or -1 if the socket was still open after
+ * Reads fd until the pooler closes it: returns the bytes it sent first (up
+ * to 256; PostgreSQL sends none), or -1 if the socket was still open after
  * timeout_ms.
  */
 static long raw_wait_eof(int fd, int timeout_ms)
 {
-	long long deadline = harness_now_ms() + timeout_ms;
-	long got = 0;
+	unsigned char buf[256];
+	long long eof_ms;
+	bool reset;
+	size_t got = harness_raw_read_to_eof(fd, buf, sizeof(buf), timeout_ms, &eof_ms,
+					     &reset);
 
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-		char buf[256];
-		ssize_t n;
-
-		if (left <= 0)
-			return -1;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return got; /* EOF, or a reset: closed either way */
-		got += n;
-	}
+	/* EOF, or a reset: closed either way. */
+	return eof_ms < 0 && !reset ? -1 : (long)got;
 }
 
 /* A key that is not c's: pgmux's pid for c with a random secret when
@@ -395,38 +255,6 @@ struct relay_pair {
 	int down;  /* from the pooler */
 };
 
-static int relay_connect_pg(int pg_port)
-{
-	struct sockaddr_in sa = { 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)pg_port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static bool relay_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* Copies bytes both ways until either side closes. */
 static void relay_pump(int a, int b)
 {
@@ -447,7 +275,7 @@ static void relay_pump(int a, int b)
 			if (pfd[i].revents == 0)
 				continue;
 			n = read(pfd[i].fd, buf, sizeof(buf));
-			if (n <= 0 || !relay_write_all(pfd[1 - i].fd, buf, (size_t)n))
+			if (n <= 0 || !harness_raw_write_all(pfd[1 - i].fd, buf, (size_t)n))
 				return;
 		}
 	}
@@ -459,22 +287,6 @@ static bool relay_peer_closed(int fd)
 	char c;
 
 	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
-static bool relay_read_full(int fd, unsigned char *buf, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		got += (size_t)r;
-	}
-	return true;
 }
 
 /*
@@ -491,22 +303,22 @@ static void *relay_conn_main(void *arg)
 	bool cancel;
 	int up = -1;
 
-	if (!relay_read_full(rp->down, head, 8))
+	if (!harness_raw_read_exact(rp->down, head, 8, -1))
 		goto out;
-	cancel = ntohl(*(uint32_t *)(void *)(head + 4)) == CANCEL_REQUEST_CODE;
+	cancel = harness_get32(head + 4) == CANCEL_REQUEST_CODE;
 	if (cancel) {
 		len = 16;
-		if (!relay_read_full(rp->down, head + 8, 8))
+		if (!harness_raw_read_exact(rp->down, head + 8, 8, -1))
 			goto out;
 		atomic_fetch_add(&r->cancels_seen, 1);
-		sleep_ms(r->hold_ms);
+		harness_sleep_ms(r->hold_ms);
 		if (relay_peer_closed(rp->down)) {
 			atomic_fetch_add(&r->cancels_dropped, 1);
 			goto out;
 		}
 	}
-	up = relay_connect_pg(r->pg_port);
-	if (up < 0 || !relay_write_all(up, (const char *)head, len))
+	up = harness_raw_connect(r->pg_port, false);
+	if (up < 0 || !harness_raw_write_all(up, head, len))
 		goto out;
 	if (cancel)
 		atomic_fetch_add(&r->cancels_passed, 1);
@@ -612,7 +424,7 @@ static void test_cancel_pg_sleep_gets_57014_within_1s_and_its_server_is_reused(v
 	pid = (int)harness_scalar_ll(c, "SELECT pg_backend_pid()");
 
 	assert_int_equal(PQsendQuery(c, "SELECT pg_sleep(10) /* it_cancel_plain */"), 1);
-	running = wait_running(super, "it_cancel_plain", 5000);
+	running = harness_wait_running(super, "it_cancel_plain", 5000);
 	/* One client on an idle pool: the sleep runs on the server it had. */
 	assert_int_equal(running, pid);
 	t0 = harness_now_ms();
@@ -653,7 +465,7 @@ static void test_cancel_in_a_transaction_block_aborts_it_until_rollback(void **s
 	pid = (int)harness_scalar_ll(c, "SELECT pg_backend_pid()");
 
 	assert_int_equal(PQsendQuery(c, "SELECT pg_sleep(10) /* it_cancel_in_tx */"), 1);
-	assert_int_equal(wait_running(super, "it_cancel_in_tx", 5000), pid);
+	assert_int_equal(harness_wait_running(super, "it_cancel_in_tx", 5000), pid);
 	t0 = harness_now_ms();
 	send_cancel(c);
 	r = first_result(c, 5000);
@@ -702,11 +514,11 @@ static void test_cancel_of_an_idle_client_leaves_another_clients_query_on_its_ol
 	a = harness_connect_pooler(&p, NULL, NULL, NULL);
 	b = harness_connect_pooler(&p, NULL, NULL, NULL);
 	pid_a = (int)harness_scalar_ll(a, "SELECT pg_backend_pid()");
-	fds_before = proc_fd_count(p.pid);
+	fds_before = harness_proc_fd_count(p.pid);
 
 	t0 = harness_now_ms();
 	assert_int_equal(PQsendQuery(b, "SELECT pg_sleep(2) /* it_cancel_idle_other */"), 1);
-	assert_int_equal(wait_running(super, "it_cancel_idle_other", 5000), pid_a);
+	assert_int_equal(harness_wait_running(super, "it_cancel_idle_other", 5000), pid_a);
 	assert_cancel_returned(send_cancel(a), "an idle client");
 	r = first_result(b, 10000);
 	ms = harness_now_ms() - t0;
@@ -720,7 +532,7 @@ static void test_cancel_of_an_idle_client_leaves_another_clients_query_on_its_ol
 	assert_int_equal(harness_scalar_ll(a, "SELECT pg_backend_pid()"), pid_a);
 	assert_int_equal(harness_scalar_ll(b, "SELECT pg_backend_pid()"), pid_a);
 	assert_one_server(admin, super, "after cancelling an idle client");
-	wait_fd_count(&p, fds_before, 3000);
+	harness_wait_fd_count(&p, fds_before, 3000, "the cancel requests");
 	assert_no_cancel_fds(admin);
 	PQfinish(a);
 	PQfinish(b);
@@ -758,13 +570,13 @@ static void test_cancel_of_a_waiting_client_spares_the_running_query_and_its_own
 
 	t0 = harness_now_ms();
 	assert_int_equal(PQsendQuery(a, "SELECT pg_sleep(2) /* it_cancel_waiting_a */"), 1);
-	assert_int_equal(wait_running(super, "it_cancel_waiting_a", 5000), pid);
+	assert_int_equal(harness_wait_running(super, "it_cancel_waiting_a", 5000), pid);
 	assert_int_equal(PQsendQuery(b, "SELECT 42 AS it_cancel_waiting_b"), 1);
 	deadline = harness_now_ms() + 1000;
 	while (pool_waiting(admin) != 1) {
 		if (harness_now_ms() > deadline)
 			fail_msg("B is not waiting for a server after 1 s (SHOW POOLS)");
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	assert_cancel_returned(send_cancel(b), "a waiting client");
 
@@ -812,8 +624,8 @@ static void test_cancel_with_a_wrong_key_cancels_nothing_closes_the_socket_and_l
 
 	t0 = harness_now_ms();
 	assert_int_equal(PQsendQuery(c, "SELECT pg_sleep(1.5) /* it_cancel_wrong */"), 1);
-	assert_int_equal(wait_running(super, "it_cancel_wrong", 5000), pid);
-	fds_before = proc_fd_count(p.pid);
+	assert_int_equal(harness_wait_running(super, "it_cancel_wrong", 5000), pid);
+	fds_before = harness_proc_fd_count(p.pid);
 	/* c's pid with a guessed secret, then a wholly random key. */
 	for (i = 0; i < 2; i++) {
 		uint32_t kpid, key;
@@ -837,7 +649,7 @@ static void test_cancel_with_a_wrong_key_cancels_nothing_closes_the_socket_and_l
 	PQclear(r);
 	assert_true(ms >= 1400);
 
-	wait_fd_count(&p, fds_before, 3000);
+	harness_wait_fd_count(&p, fds_before, 3000, "the cancel requests");
 	assert_no_cancel_fds(admin);
 	assert_int_equal(harness_scalar_ll(c, "SELECT pg_backend_pid()"), pid);
 	assert_one_server(admin, super, "after wrong-key cancels");
@@ -867,8 +679,8 @@ static void test_cancel_200_wrong_keys_while_a_query_runs_let_it_complete(void *
 
 	t0 = harness_now_ms();
 	assert_int_equal(PQsendQuery(c, "SELECT pg_sleep(2) /* it_cancel_storm */"), 1);
-	assert_int_equal(wait_running(super, "it_cancel_storm", 5000), pid);
-	fds_before = proc_fd_count(p.pid);
+	assert_int_equal(harness_wait_running(super, "it_cancel_storm", 5000), pid);
+	fds_before = harness_proc_fd_count(p.pid);
 	for (i = 0; i < WRONG_KEYS; i++) {
 		uint32_t kpid, key;
 
@@ -897,7 +709,7 @@ static void test_cancel_200_wrong_keys_while_a_query_runs_let_it_complete(void *
 	PQclear(r);
 	assert_true(ms >= 1900);
 
-	wait_fd_count(&p, fds_before, 3000);
+	harness_wait_fd_count(&p, fds_before, 3000, "the cancel requests");
 	assert_no_cancel_fds(admin);
 	assert_int_equal(harness_scalar_ll(c, "SELECT 1"), 1);
 	assert_one_server(admin, super, "after 200 wrong-key cancels");
@@ -950,14 +762,14 @@ static void test_cancel_in_flight_when_the_query_ends_spares_the_next_clients_qu
 	harness_exec(super, "SELECT pg_advisory_lock(724201)");
 	assert_int_equal(PQsendQuery(a, "SELECT pg_advisory_xact_lock(724201) "
 				     "/* it_cancel_race_a */"), 1);
-	assert_int_equal(wait_running(super, "it_cancel_race_a", 5000), pid);
+	assert_int_equal(harness_wait_running(super, "it_cancel_race_a", 5000), pid);
 	t_b = harness_now_ms();
 	assert_int_equal(PQsendQuery(b, "SELECT pg_sleep(2) /* it_cancel_race_b */"), 1);
 	deadline = harness_now_ms() + 1000;
 	while (pool_waiting(admin) != 1) {
 		if (harness_now_ms() > deadline)
 			fail_msg("B is not waiting for a server after 1 s (SHOW POOLS)");
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 
 	/* The cancel leaves the pooler; the relay holds it back. */
@@ -967,7 +779,7 @@ static void test_cancel_in_flight_when_the_query_ends_spares_the_next_clients_qu
 	while (atomic_load(&relay.cancels_seen) == 0) {
 		if (harness_now_ms() > deadline)
 			fail_msg("the pooler did not send A's cancel to the server within 2 s");
-		sleep_ms(5);
+		harness_sleep_ms(5);
 	}
 	/* Meanwhile A's query ends on its own, and B's starts on that server. */
 	t0 = harness_now_ms();
@@ -1046,11 +858,11 @@ static void test_cancel_not_taken_within_cancel_wait_timeout_is_given_up_and_lea
 	super = harness_connect_pg_super(NULL);
 	c = harness_connect_pooler(&p, NULL, NULL, NULL);
 	pid = (int)harness_scalar_ll(c, "SELECT pg_backend_pid()");
-	fds_before = proc_fd_count(p.pid);
+	fds_before = harness_proc_fd_count(p.pid);
 
 	t0 = harness_now_ms();
 	assert_int_equal(PQsendQuery(c, "SELECT pg_sleep(4) /* it_cancel_stuck */"), 1);
-	assert_int_equal(wait_running(super, "it_cancel_stuck", 5000), pid);
+	assert_int_equal(harness_wait_running(super, "it_cancel_stuck", 5000), pid);
 	cancel_ms = send_cancel(c);
 	print_message("PQcancel returned after %lld ms (cancel_wait_timeout = 1)\n",
 		      cancel_ms);
@@ -1060,7 +872,7 @@ static void test_cancel_not_taken_within_cancel_wait_timeout_is_given_up_and_lea
 			 "between 1 and 2 s", cancel_ms);
 	assert_true(harness_pooler_log_contains(&p, "cancel_wait_timeout"));
 	/* pgmux's cancel connection is gone, from its registry and its fd table. */
-	wait_fd_count(&p, fds_before, 3000);
+	harness_wait_fd_count(&p, fds_before, 3000, "the cancel requests");
 	assert_no_cancel_fds(admin);
 
 	r = first_result(c, 8000);

@@ -14,12 +14,10 @@
  * database made for this program, so per-database counts can be told apart
  * in pg_stat_activity. Two users: app and app_md5.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -41,14 +39,6 @@
 /* Index of a database (appdb, limdb) and of a user (app, app_md5). */
 #define N_DBS 2
 #define N_USERS 2
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static const char *db_name(int i)
 {
@@ -176,7 +166,7 @@ static void wait_no_backends(int timeout_s)
 		if (harness_now_ms() > deadline)
 			fail_msg("%d backends of %s/%s still open after %d s", c.total,
 				 user_name(0), user_name(1), timeout_s);
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 }
 
@@ -260,7 +250,7 @@ static int login_after_slot_freed(const struct harness_pooler *p, const char *db
 		if (harness_now_ms() - t0 > 2000)
 			fail_msg("%s@%s still refused 2 s after a slot freed: sqlstate '%s': %s",
 				 user, db, l.sqlstate, l.message);
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 	print_message("%s@%s got in %lld ms after a slot freed\n", user, db,
 		      harness_now_ms() - t0);
@@ -364,7 +354,7 @@ static void *sampler_main(void *arg)
 			break;
 		counts_max(&s->max, &now);
 		s->samples++;
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	PQfinish(c);
 	return NULL;
@@ -386,7 +376,7 @@ static void sampler_stop(struct sampler *s)
 
 	/* A fast test may end before the first sample: wait for one. */
 	while (s->samples == 0 && s->error[0] == '\0' && harness_now_ms() - t0 < 2000)
-		sleep_ms(5);
+		harness_sleep_ms(5);
 	s->stop = 1;
 	pthread_join(s->thread, NULL);
 	if (s->error[0] != '\0')
@@ -703,7 +693,7 @@ static void run_capped_load(struct harness_pooler *p, const struct caps *caps)
 		if (waiting > max_waiting)
 			max_waiting = waiting;
 		polls++;
-		sleep_ms(30);
+		harness_sleep_ms(30);
 	}
 	load_join(&l, lc, n);
 	sampler_stop(&s);
@@ -904,7 +894,7 @@ static long long wait_sv_idle(PGconn *admin, const char *db, const char *user, i
 				 "%lld ms on, expected %d", user, db, idle,
 				 pool_value(admin, db, user, "sv_login"),
 				 pool_value(admin, db, user, "sv_active"), timeout_ms, want);
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 }
 
@@ -963,7 +953,7 @@ static void test_limits_min_pool_size_opens_idle_servers_once_the_pool_exists(vo
 	admin = harness_connect_admin(&p);
 
 	/* No login yet, so no pool: the janitor opens nothing. */
-	sleep_ms(TICK_MS + 200);
+	harness_sleep_ms(TICK_MS + 200);
 	r = harness_query(admin, "SHOW POOLS");
 	assert_int_equal(pool_row(r, fx->db, fx->app_user), -1);
 	PQclear(r);
@@ -1004,7 +994,7 @@ static void test_limits_min_pool_size_opens_idle_servers_once_the_pool_exists(vo
 					 c.db[0],
 					 pool_value(admin, fx->db, fx->app_user, "sv_idle"),
 					 harness_now_ms() - t0);
-			sleep_ms(20);
+			harness_sleep_ms(20);
 		}
 		print_message("appdb back to 3 servers %lld ms after one was terminated\n",
 			      harness_now_ms() - t0);
@@ -1013,7 +1003,7 @@ static void test_limits_min_pool_size_opens_idle_servers_once_the_pool_exists(vo
 
 	/* The clients leave; the servers stay, and no more are opened. */
 	close_all(fds, 2);
-	sleep_ms(TICK_MS + 300);
+	harness_sleep_ms(TICK_MS + 300);
 	assert_int_equal(pool_value(admin, fx->db, fx->app_user, "sv_idle"), 3);
 	assert_int_equal(pool_value(admin, DB2, fx->app_user, "sv_idle"), 2);
 	c = pg_count_now();
@@ -1057,7 +1047,7 @@ static void watch_pool(PGconn *admin, struct load *l, int n_clients, long long m
 		}
 		PQclear(r);
 		w->polls++;
-		sleep_ms(25);
+		harness_sleep_ms(25);
 	}
 }
 

@@ -13,15 +13,11 @@
  * handed to another client with a result half sent), and the RSS stays
  * bounded.
  */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -59,28 +55,6 @@
 #define LEAD_SLACK (4LL * 1024 * 1024)
 /* A query of the other client that takes longer than this is a stall. */
 #define OTHER_MAX_MS 1000
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return ntohl(v);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
 
 /* ---- the pooler process, from /proc ------------------------------------------ */
 
@@ -130,38 +104,6 @@ static long long tcp_wmem_max(void)
 	return max;
 }
 
-static int proc_fd_count(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	harness_fmt(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (d == NULL)
-		fail_msg("opendir %s: %s", path, strerror(errno));
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Waits up to timeout_ms for the pooler's descriptor count to be want. */
-static void wait_fd_count(const struct harness_pooler *p, int want, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	int n;
-
-	while ((n = proc_fd_count(p->pid)) != want) {
-		if (harness_now_ms() > deadline)
-			fail_msg("the pooler has %d descriptors open, %d before the slow client "
-				 "came (waited %d ms)", n, want, timeout_ms);
-		sleep_ms(20);
-	}
-}
-
 /* ---- the slow client's view of the result --------------------------------------- */
 
 /*
@@ -181,7 +123,7 @@ struct result_stream {
 static void stream_header(struct result_stream *s)
 {
 	s->type = (char)s->hdr[0];
-	s->body_len = get32(s->hdr + 1) - 4;
+	s->body_len = harness_get32(s->hdr + 1) - 4;
 	s->body_off = 0;
 	s->hdr_got = 0;
 	if (s->type == 'D') {
@@ -237,14 +179,7 @@ static void stream_feed(struct result_stream *s, const unsigned char *p, size_t 
 /* Sends a simple Query on the raw socket. */
 static void raw_query(int fd, const char *sql)
 {
-	unsigned char msg[256];
-	size_t len = strlen(sql) + 1;
-
-	assert_true(5 + len <= sizeof(msg));
-	msg[0] = 'Q';
-	put32(msg + 1, (uint32_t)(4 + len));
-	memcpy(msg + 5, sql, len);
-	if (write(fd, msg, 5 + len) != (ssize_t)(5 + len))
+	if (!harness_raw_send_msg(fd, 'Q', sql, strlen(sql) + 1))
 		fail_msg("write Query: %s", strerror(errno));
 }
 
@@ -259,77 +194,6 @@ static size_t raw_read_some(int fd, unsigned char *buf, size_t max)
 		return 0;
 	fail_msg("the slow client's connection ended: %s", n == 0 ? "EOF" : strerror(errno));
 	return 0;
-}
-
-/* Waits until PostgreSQL runs a statement containing marker; returns its pid. */
-static int wait_running(PGconn *super, const char *marker, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	const char *params[1] = { marker };
-
-	for (;;) {
-		PGresult *r = PQexecParams(super,
-			"SELECT pid FROM pg_stat_activity WHERE state = 'active' "
-			"AND pid <> pg_backend_pid() AND position($1 in query) > 0",
-			1, NULL, params, NULL, NULL, 0);
-		int pid = 0;
-
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			fail_msg("pg_stat_activity: %s", PQresultErrorMessage(r));
-		if (PQntuples(r) == 1)
-			pid = atoi(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		if (pid > 0)
-			return pid;
-		if (harness_now_ms() > deadline)
-			fail_msg("no backend ran \"%s\" within %d ms", marker, timeout_ms);
-		sleep_ms(10);
-	}
-}
-
-/* The backend's wait_event ("" when it is not waiting, NULL when gone). */
-static char *backend_wait_event(PGconn *super, int pid)
-{
-	char sql[160];
-	PGresult *r;
-	char *v = NULL;
-
-	harness_fmt(sql, sizeof(sql),
-		    "SELECT coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = %d", pid);
-	r = harness_query(super, sql);
-	if (PQntuples(r) == 1) {
-		v = strdup(PQgetvalue(r, 0, 0));
-		assert_non_null(v);
-	}
-	PQclear(r);
-	return v;
-}
-
-static void wait_backend_gone(PGconn *super, int pid, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	char *ev;
-
-	while ((ev = backend_wait_event(super, pid)) != NULL) {
-		free(ev);
-		if (harness_now_ms() > deadline)
-			fail_msg("the slow client's backend %d is still in pg_stat_activity %d ms "
-				 "after the client left", pid, timeout_ms);
-		sleep_ms(20);
-	}
-}
-
-static int show_servers(PGconn *admin)
-{
-	const struct harness_fixture *fx = harness_fixture();
-	PGresult *r = harness_query(admin, "SHOW SERVERS");
-	int i, n = 0;
-
-	for (i = 0; i < PQntuples(r); i++)
-		if (strcmp(harness_value(r, i, "database"), fx->db) == 0)
-			n++;
-	PQclear(r);
-	return n;
 }
 
 /* ---- the test -------------------------------------------------------------------------- */
@@ -363,7 +227,7 @@ static void slow_phase(const struct harness_pooler *p, int fd, PGconn *other, PG
 		if (now >= next_sample) {
 			long long rss = rss_kb(p->pid);
 			long long lead = rchar(p->pid) - rchar_base - run->drained;
-			char *ev = backend_wait_event(super, backend);
+			char *ev = harness_backend_activity(super, backend, "wait_event");
 
 			if (rss > run->rss_max_kb)
 				run->rss_max_kb = rss;
@@ -385,7 +249,7 @@ static void slow_phase(const struct harness_pooler *p, int fd, PGconn *other, PG
 			run->other_queries++;
 			next_other = now + OTHER_EVERY_MS;
 		}
-		sleep_ms(READ_EVERY_MS);
+		harness_sleep_ms(READ_EVERY_MS);
 	}
 }
 
@@ -411,19 +275,19 @@ static void test_slow_reader_of_3gb_result_bounds_pooler_rss_and_stalls_nobody(v
 	 * client's query cannot land on it. */
 	harness_exec(other, "BEGIN");
 	assert_int_equal(harness_scalar_ll(other, "SELECT pg_backend_pid()"), other_pid);
-	fds_base = proc_fd_count(p.pid);
+	fds_base = harness_proc_fd_count(p.pid);
 
 	fd = harness_raw_login_keep(p.port, fx->db, fx->app_user, fx->app_password, 5000,
 				    &login);
 	if (fd < 0)
 		fail_msg("slow client login: %s %s", login.sqlstate, login.message);
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
-	sleep_ms(200);
+	harness_sleep_ms(200);
 	rss_base = rss_kb(p.pid);
 	rchar_base = rchar(p.pid);
 
 	raw_query(fd, BIG_QUERY);
-	backend = wait_running(super, MARKER, 5000);
+	backend = harness_wait_running(super, MARKER, 5000);
 	assert_int_not_equal(backend, other_pid);
 	slow_phase(&p, fd, other, super, backend, rchar_base, &rs, &run);
 
@@ -456,18 +320,18 @@ static void test_slow_reader_of_3gb_result_bounds_pooler_rss_and_stalls_nobody(v
 
 	/* The slow client leaves mid-result: its server must go, not be reused. */
 	close(fd);
-	wait_backend_gone(super, backend, 5000);
+	harness_wait_backend_gone(super, backend, 5000, "the slow client left");
 	harness_exec(other, "COMMIT");
 	assert_int_equal(harness_scalar_ll(other, "SELECT pg_backend_pid()"), other_pid);
-	assert_int_equal(show_servers(admin), 1);
+	assert_int_equal(harness_show_servers(admin, fx->db), 1);
 	rss_after = rss_kb(p.pid);
 	print_message("after the slow client left: RSS %lld kB (+%lld kB over baseline), "
 		      "%d descriptors (%d before it came)\n", rss_after, rss_after - rss_base,
-		      proc_fd_count(p.pid), fds_base);
+		      harness_proc_fd_count(p.pid), fds_base);
 	if (rss_after - rss_base > RSS_GROWTH_MAX_KB)
 		fail_msg("pooler RSS is %lld kB over the baseline after the slow client left",
 			 rss_after - rss_base);
-	wait_fd_count(&p, fds_base, 3000);
+	harness_wait_fd_count(&p, fds_base, 3000, "the slow client came");
 	PQfinish(other);
 	PQfinish(super);
 	PQfinish(admin);

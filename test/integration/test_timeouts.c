@@ -20,8 +20,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -56,14 +54,6 @@
 #define HONEST_LOGIN_MS 100
 #endif
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* Milliseconds from now until deadline (absolute), 0 if past. */
 static int left_ms(long long deadline)
 {
@@ -92,198 +82,7 @@ static void assert_ms_between(const char *what, long long ms, long long lo, long
 			 lo, hi);
 }
 
-/* ---- raw sockets ----------------------------------------------------------- */
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return ntohl(v);
-}
-
-/* A protocol 3.0 StartupMessage for user and db; returns its length. */
-static size_t startup_packet(unsigned char *buf, size_t cap, const char *db,
-			     const char *user)
-{
-	int n = snprintf((char *)buf + 8, cap - 8, "user%c%s%cdatabase%c%s%c", 0, user,
-			 0, 0, db, 0);
-
-	if (n < 0 || (size_t)n + 9 > cap)
-		fail_msg("startup packet does not fit in %zu bytes", cap);
-	buf[8 + n] = '\0';
-	put32(buf, (uint32_t)n + 9);
-	put32(buf + 4, 196608);
-	return (size_t)n + 9;
-}
-
-/* A TCP socket to 127.0.0.1:port; blocking unless nonblock. */
-static int raw_connect(int port, bool nonblock)
-{
-	struct sockaddr_in sa = { 0 };
-	int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
-
-	if (fd < 0)
-		fail_msg("socket: %s", strerror(errno));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
-	    !(nonblock && errno == EINPROGRESS))
-		fail_msg("connect to port %d: %s", port, strerror(errno));
-	return fd;
-}
-
-static void raw_send(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			fail_msg("write to the pooler: %s", n < 0 ? strerror(errno) : "0 bytes");
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* What an ErrorResponse said. */
-struct wire_error {
-	char severity[16];
-	char sqlstate[6];
-	char message[256];
-};
-
-/*
- * Walks the backend messages in buf[0..len). Fills *err from the first
- * complete ErrorResponse and returns its index among the messages (0: it
- * came first), or -1 if there is none; *types gets the message types seen.
- */
-static int find_error(const unsigned char *buf, size_t len, struct wire_error *err,
-		      char *types, size_t types_len)
-{
-	size_t off = 0, nt = 0;
-	int index = 0;
-
-	memset(err, 0, sizeof(*err));
-	if (types_len > 0)
-		types[0] = '\0';
-	while (off + 5 <= len) {
-		uint32_t mlen = get32(buf + off + 1);
-		size_t i, end;
-
-		if (mlen < 4 || off + 1 + mlen > len)
-			return -1;
-		if (nt + 1 < types_len) {
-			types[nt++] = (char)buf[off];
-			types[nt] = '\0';
-		}
-		if (buf[off] != 'E') {
-			off += 1 + mlen;
-			index++;
-			continue;
-		}
-		i = off + 5;
-		end = off + 1 + mlen;
-		while (i < end && buf[i] != '\0') {
-			char field = (char)buf[i++];
-			const char *val = (const char *)buf + i;
-			size_t vl = strnlen(val, end - i);
-
-			if (field == 'V' || (field == 'S' && err->severity[0] == '\0'))
-				snprintf(err->severity, sizeof(err->severity), "%.*s", (int)vl, val);
-			else if (field == 'C')
-				snprintf(err->sqlstate, sizeof(err->sqlstate), "%.*s", (int)vl, val);
-			else if (field == 'M')
-				snprintf(err->message, sizeof(err->message), "%.*s", (int)vl, val);
-			i += vl + 1;
-		}
-		return index;
-	}
-	return -1;
-}
-
-/*
- * Reads fd (blocking) into buf until EOF or timeout_ms; returns the bytes
- * read and sets *eof_ms to the time EOF was seen (-1: none, the connection
- * is still open or was reset: *reset then says which).
- */
-static size_t read_until_eof(int fd, unsigned char *buf, size_t cap, int timeout_ms,
-			     long long *eof_ms, bool *reset)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	size_t got = 0;
-
-	*eof_ms = -1;
-	*reset = false;
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-		unsigned char scratch[512];
-		ssize_t n;
-
-		if (left <= 0)
-			return got;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		n = read(fd, got < cap ? buf + got : scratch,
-			 got < cap ? cap - got : sizeof(scratch));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			*reset = true;
-			return got;
-		}
-		if (n == 0) {
-			*eof_ms = harness_now_ms();
-			return got;
-		}
-		if (got < cap)
-			got += (size_t)n;
-	}
-}
-
 /* ---- libpq: results and errors that arrive on their own -------------------- */
-
-/* Waits up to ms for the command in flight on c; true once it has a result. */
-static bool result_within(PGconn *c, int ms)
-{
-	long long deadline = harness_now_ms() + ms;
-
-	while (PQisBusy(c)) {
-		struct pollfd pfd = { PQsocket(c), POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-
-		if (left <= 0)
-			return false;
-		if (pfd.fd < 0)
-			return true;
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			return true;
-		if (PQconsumeInput(c) == 0)
-			return true; /* broken: PQgetResult reports it */
-	}
-	return true;
-}
-
-/* The severity of an error result, unlocalized if the server sent that. */
-static const char *severity(const PGresult *r)
-{
-	const char *v = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
-
-	if (v == NULL)
-		v = PQresultErrorField(r, PG_DIAG_SEVERITY);
-	return v ? v : "";
-}
 
 /*
  * An ErrorResponse that reaches an idle libpq connection goes to its notice
@@ -292,13 +91,13 @@ static const char *severity(const PGresult *r)
 struct async_error {
 	int n;
 	long long at_ms;
-	struct wire_error e;
+	struct harness_wire_error e;
 };
 
 static void on_notice(void *arg, const PGresult *r)
 {
 	struct async_error *a = arg;
-	const char *sev = severity(r);
+	const char *sev = harness_severity(r);
 	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 
@@ -336,51 +135,6 @@ static long long wait_closed(PGconn *c, int timeout_ms)
 	}
 }
 
-/* One PostgreSQL-side value for backend pid, or NULL if it is gone. */
-static char *backend_state(PGconn *super, int pid)
-{
-	char sql[160];
-	PGresult *r;
-	char *v = NULL;
-
-	harness_fmt(sql, sizeof(sql),
-		    "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = %d", pid);
-	r = harness_query(super, sql);
-	if (PQntuples(r) == 1) {
-		v = strdup(PQgetvalue(r, 0, 0));
-		assert_non_null(v);
-	}
-	PQclear(r);
-	return v;
-}
-
-/* Waits up to timeout_ms for backend pid to leave pg_stat_activity. */
-static void wait_backend_gone(PGconn *super, int pid, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	char *st;
-
-	while ((st = backend_state(super, pid)) != NULL) {
-		if (harness_now_ms() > deadline)
-			fail_msg("backend %d still in pg_stat_activity (state \"%s\") %d ms on",
-				 pid, st, timeout_ms);
-		free(st);
-		sleep_ms(20);
-	}
-}
-
-static int show_servers_rows(PGconn *admin, const char *db)
-{
-	PGresult *r = harness_query(admin, "SHOW SERVERS");
-	int i, n = 0;
-
-	for (i = 0; i < PQntuples(r); i++)
-		if (db == NULL || strcmp(harness_value(r, i, "database"), db) == 0)
-			n++;
-	PQclear(r);
-	return n;
-}
-
 /* ---- client_login_timeout ------------------------------------------------- */
 
 struct loris {
@@ -404,14 +158,19 @@ static void loris_open(struct loris *l, int n, int port)
 	int *idx = calloc((size_t)n, sizeof(*idx));
 	long long deadline = harness_now_ms() + 20000;
 	unsigned char pkt[256];
-	size_t half = startup_packet(pkt, sizeof(pkt), fx->db, fx->app_user) / 2;
+	size_t half = harness_raw_startup_packet(pkt, sizeof(pkt), fx->db, fx->app_user);
 	int i, pending = n;
 
 	assert_non_null(pfd);
 	assert_non_null(idx);
+	assert_true(half > 0);
+	half /= 2;
 	for (i = 0; i < n; i++) {
 		memset(&l[i], 0, sizeof(l[i]));
-		l[i].fd = raw_connect(port, true);
+		l[i].fd = harness_raw_connect(port, true);
+		if (l[i].fd < 0)
+			fail_msg("Slowloris socket %d: connect to port %d: %s", i, port,
+				 strerror(errno));
 		l[i].eof_ms = -1;
 	}
 	while (pending > 0) {
@@ -572,7 +331,7 @@ static void test_timeouts_client_login_timeout_slowloris_1000_half_startups(void
 	t0 = harness_now_ms();
 	for (i = 0; i < LORIS_WAVES; i++) {
 		loris_open(l + i * (LORIS / LORIS_WAVES), LORIS / LORIS_WAVES, p.port);
-		sleep_ms(left_ms(t0 + (i + 1) * (TICK_MS / LORIS_WAVES)));
+		harness_sleep_ms(left_ms(t0 + (i + 1) * (TICK_MS / LORIS_WAVES)));
 	}
 	t_all = harness_now_ms();
 	for (i = 0; i < LORIS; i++)
@@ -597,7 +356,7 @@ static void test_timeouts_client_login_timeout_slowloris_1000_half_startups(void
 	/* Then every one is told why and closed, none before its time. */
 	still_open = loris_drain(l, LORIS, last_sent + timeout_ms + 2000);
 	for (i = 0; i < LORIS; i++) {
-		struct wire_error e;
+		struct harness_wire_error e;
 		char types[16];
 		int at;
 
@@ -618,7 +377,7 @@ static void test_timeouts_client_login_timeout_slowloris_1000_half_startups(void
 		if (l[i].eof_ms - l[i].sent_ms < timeout_ms - EARLY_MS && early++ == 0)
 			harness_fmt(why, sizeof(why), "socket %d closed %lld ms after it connected",
 				    i, l[i].eof_ms - l[i].sent_ms);
-		at = find_error(l[i].buf, l[i].got, &e, types, sizeof(types));
+		at = harness_raw_split(l[i].buf, l[i].got, &e, types, sizeof(types), NULL);
 		if (at != 0 || strcmp(e.severity, "FATAL") != 0 ||
 		    strcmp(e.sqlstate, "08P01") != 0 ||
 		    strcmp(e.message, "client_login_timeout") != 0) {
@@ -654,7 +413,7 @@ static void test_timeouts_client_login_timeout_slowloris_1000_half_startups(void
 	/* Nothing of them is left in pgmux's descriptor accounting. */
 	t0 = harness_now_ms();
 	while ((clients = fd_usage(admin, "clients")) != 0 && harness_now_ms() - t0 < 2000)
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	if (clients != 0)
 		fail_msg("SHOW FD_USAGE clients = %lld after every Slowloris socket closed",
 			 clients);
@@ -675,27 +434,33 @@ static void test_timeouts_client_login_timeout_closes_a_client_stalled_in_auth(v
 	const struct harness_fixture *fx = harness_fixture();
 	struct harness_pooler p;
 	unsigned char pkt[256], buf[1024];
-	struct wire_error e;
+	struct harness_wire_error e;
 	char types[16];
 	long long t0, eof_ms;
 	bool reset;
-	size_t got;
+	size_t got, len;
 	int fd, at;
 
 	start_pooler(&p, "client_login_timeout = 1\n", NULL);
-	fd = raw_connect(p.port, false);
+	len = harness_raw_startup_packet(pkt, sizeof(pkt), fx->db, fx->app_user);
+	assert_true(len > 0);
+	fd = harness_raw_connect(p.port, false);
+	if (fd < 0)
+		fail_msg("connect to port %d: %s", p.port, strerror(errno));
 	t0 = harness_now_ms();
-	raw_send(fd, pkt, startup_packet(pkt, sizeof(pkt), fx->db, fx->app_user));
-	got = read_until_eof(fd, buf, sizeof(buf), 1000 + TICK_MS + 3000, &eof_ms, &reset);
+	if (!harness_raw_write_all(fd, pkt, len))
+		fail_msg("write to the pooler: %s", strerror(errno));
+	got = harness_raw_read_to_eof(fd, buf, sizeof(buf), 1000 + TICK_MS + 3000, &eof_ms,
+				      &reset);
 	close(fd);
-	at = find_error(buf, got, &e, types, sizeof(types));
+	at = harness_raw_split(buf, got, &e, types, sizeof(types), NULL);
 	print_message("stalled in auth: messages \"%s\", error %s %s \"%s\"\n", types,
 		      e.severity, e.sqlstate, e.message);
 	if (reset || eof_ms < 0)
 		fail_msg("a client stalled in auth was %s (messages \"%s\")",
 			 reset ? "reset instead of closed" : "not closed within 5 s", types);
 	/* First the SCRAM request (AuthenticationSASL), then the FATAL. */
-	assert_true(got > 9 && buf[0] == 'R' && get32(buf + 5) == 10);
+	assert_true(got > 9 && buf[0] == 'R' && harness_get32(buf + 5) == 10);
 	assert_int_equal(at, 1);
 	assert_string_equal(e.severity, "FATAL");
 	assert_string_equal(e.sqlstate, "08P01");
@@ -730,7 +495,7 @@ static void test_timeouts_query_wait_timeout_drops_a_client_that_waited_for_a_se
 
 	t0 = harness_now_ms();
 	assert_int_equal(PQsendQuery(b, "SELECT 2"), 1);
-	if (!result_within(b, 2000 + TICK_MS + 3000))
+	if (!harness_result_within(b, 2000 + TICK_MS + 3000))
 		fail_msg("a client waiting for a server got nothing within 6 s "
 			 "(query_wait_timeout = 2)");
 	ms = harness_now_ms() - t0;
@@ -745,7 +510,7 @@ static void test_timeouts_query_wait_timeout_drops_a_client_that_waited_for_a_se
 		fail_msg("expected FATAL 08P01 query_wait_timeout, got %s '%s': %s",
 			 r ? PQresStatus(PQresultStatus(r)) : "no result", harness_sqlstate(r),
 			 PQerrorMessage(b));
-	assert_string_equal(severity(r), "FATAL");
+	assert_string_equal(harness_severity(r), "FATAL");
 	PQclear(r);
 	assert_ms_between("query_wait_timeout", ms, 2000 - EARLY_MS,
 			  2000 + TICK_MS + SLACK_MS);
@@ -790,7 +555,7 @@ static void test_timeouts_query_timeout_cancels_pg_sleep_with_57014_and_connecti
 		fail_msg("expected SQLSTATE 57014 from query_timeout, got %s '%s': %s",
 			 PQresStatus(PQresultStatus(r)), harness_sqlstate(r), PQerrorMessage(c));
 	/* A cancel, not the pooler dropping the client. */
-	assert_string_equal(severity(r), "ERROR");
+	assert_string_equal(harness_severity(r), "ERROR");
 	PQclear(r);
 	assert_ms_between("query_timeout cancel", ms, 1000 - EARLY_MS, 2500);
 
@@ -834,7 +599,7 @@ static void test_timeouts_idle_transaction_timeout_disconnects_and_rolls_back(vo
 	t_last = harness_now_ms();
 	pid = (int)harness_scalar_ll(c, "SELECT pg_backend_pid()");
 	{
-		char *st = backend_state(super, pid);
+		char *st = harness_backend_activity(super, pid, "state");
 
 		assert_non_null(st);
 		assert_string_equal(st, "idle in transaction");
@@ -859,7 +624,7 @@ static void test_timeouts_idle_transaction_timeout_disconnects_and_rolls_back(vo
 	PQfinish(c);
 
 	/* Its backend is gone, so its transaction rolled back; none is left open. */
-	wait_backend_gone(super, pid, 3000);
+	harness_wait_backend_gone(super, pid, 3000, NULL);
 	harness_fmt(sql, sizeof(sql),
 		    "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND "
 		    "state LIKE 'idle in transaction%%'", fx->db);
@@ -976,10 +741,10 @@ static long long wait_no_servers(PGconn *admin, int timeout_ms)
 {
 	long long deadline = harness_now_ms() + timeout_ms;
 
-	while (show_servers_rows(admin, NULL) > 0) {
+	while (harness_show_servers(admin, NULL) > 0) {
 		if (harness_now_ms() > deadline)
 			return -1;
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 	return harness_now_ms();
 }
@@ -997,7 +762,7 @@ static void test_timeouts_server_idle_timeout_closes_the_idle_server(void **stat
 	c = harness_connect_pooler(&p, NULL, NULL, NULL);
 	pid = (int)harness_scalar_ll(c, "SELECT pg_backend_pid()");
 	t_used = harness_now_ms();
-	assert_int_equal(show_servers_rows(admin, NULL), 1);
+	assert_int_equal(harness_show_servers(admin, NULL), 1);
 
 	gone = wait_no_servers(admin, 1000 + TICK_MS + 3000);
 	if (gone < 0)
@@ -1005,7 +770,7 @@ static void test_timeouts_server_idle_timeout_closes_the_idle_server(void **stat
 			 "(server_idle_timeout = 1)");
 	assert_ms_between("server_idle_timeout", gone - t_used, 1000 - EARLY_MS,
 			  1000 + TICK_MS + SLACK_MS);
-	wait_backend_gone(super, pid, 2000);
+	harness_wait_backend_gone(super, pid, 2000, NULL);
 
 	/* The client stayed; its next query gets a new server. */
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
@@ -1047,14 +812,14 @@ static void test_timeouts_server_lifetime_retires_a_busy_server_and_an_idle_one(
 			t_launch2 = before;
 			break;
 		}
-		sleep_ms(200);
+		harness_sleep_ms(200);
 	}
 	if (t_changed < 0)
 		fail_msg("a 2 s server_lifetime did not replace a server in use every 200 ms "
 			 "within 5 s");
 	assert_ms_between("server_lifetime (server in use)", t_changed - t0,
 			  2000 - EARLY_MS, 2000 + TICK_MS + SLACK_MS + 200);
-	wait_backend_gone(super, pid, 2000);
+	harness_wait_backend_gone(super, pid, 2000, NULL);
 
 	/* Left idle, the new server goes at its own lifetime (SHOW SERVERS empties). */
 	gone = wait_no_servers(admin, 2000 + TICK_MS + 3000);
@@ -1062,7 +827,7 @@ static void test_timeouts_server_lifetime_retires_a_busy_server_and_an_idle_one(
 		fail_msg("an idle server older than server_lifetime is still in SHOW SERVERS");
 	assert_ms_between("server_lifetime (idle server)", gone - t_launch2,
 			  2000 - EARLY_MS, 2000 + TICK_MS + SLACK_MS + 200);
-	wait_backend_gone(super, pid2, 2000);
+	harness_wait_backend_gone(super, pid2, 2000, NULL);
 
 	/* The next query works, on a new server. */
 	pid3 = (int)harness_scalar_ll(c, "SELECT pg_backend_pid()");
@@ -1098,7 +863,7 @@ struct blackhole_login {
 	char db[64], user[64], password[64];
 	long long ms;
 	struct harness_login login;
-	struct wire_error query_error;  /* if the login itself succeeded */
+	struct harness_wire_error query_error;  /* if the login itself succeeded */
 	int query_at;
 	char query_types[16];
 };
@@ -1117,18 +882,16 @@ static void *blackhole_main(void *arg)
 	b->query_at = -1;
 	if (fd >= 0) {
 		static const char sql[] = "SELECT 1";
-		unsigned char msg[64], buf[1024];
+		unsigned char buf[1024];
 		long long eof_ms;
 		bool reset;
 		size_t got;
 
-		msg[0] = 'Q';
-		put32(msg + 1, (uint32_t)(4 + sizeof(sql)));
-		memcpy(msg + 5, sql, sizeof(sql));
-		if (write(fd, msg, 5 + sizeof(sql)) == (ssize_t)(5 + sizeof(sql))) {
-			got = read_until_eof(fd, buf, sizeof(buf), 6000, &eof_ms, &reset);
-			b->query_at = find_error(buf, got, &b->query_error, b->query_types,
-						 sizeof(b->query_types));
+		if (harness_raw_send_msg(fd, 'Q', sql, sizeof(sql))) {
+			got = harness_raw_read_to_eof(fd, buf, sizeof(buf), 6000, &eof_ms,
+						      &reset);
+			b->query_at = harness_raw_split(buf, got, &b->query_error, b->query_types,
+							sizeof(b->query_types), NULL);
 		}
 		close(fd);
 	}
@@ -1164,7 +927,7 @@ static void test_timeouts_server_connect_timeout_fails_the_client_and_others_are
 	assert_int_equal(pthread_create(&t, NULL, blackhole_main, &b), 0);
 
 	/* While that client waits, another database is served at once. */
-	sleep_ms(300);
+	harness_sleep_ms(300);
 	t0 = harness_now_ms();
 	c = harness_connect_pooler(&p, NULL, NULL, NULL);
 	assert_int_equal(harness_scalar_ll(c, "SELECT 1"), 1);
@@ -1192,7 +955,7 @@ static void test_timeouts_server_connect_timeout_fails_the_client_and_others_are
 	assert_ms_between("server_connect_timeout", b.ms, 1000 - EARLY_MS, 2500);
 
 	/* pgmux closed its half-open server connection: no row, and EOF at the listener. */
-	assert_int_equal(show_servers_rows(admin, "blackhole"), 0);
+	assert_int_equal(harness_show_servers(admin, "blackhole"), 0);
 	for (;;) {
 		unsigned char buf[512];
 		long long eof_ms;
@@ -1202,7 +965,7 @@ static void test_timeouts_server_connect_timeout_fails_the_client_and_others_are
 		if (s < 0)
 			break;
 		accepted++;
-		read_until_eof(s, buf, sizeof(buf), 2000, &eof_ms, &reset);
+		harness_raw_read_to_eof(s, buf, sizeof(buf), 2000, &eof_ms, &reset);
 		if (eof_ms >= 0 || reset)
 			closed++;
 		close(s);

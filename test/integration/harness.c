@@ -65,14 +65,6 @@ long long harness_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* ---- fixture ------------------------------------------------------------ */
 
 static void fixture_set(const char *key, const char *val)
@@ -389,7 +381,7 @@ int harness_run(char *const argv[], char *const env[], const char *stdin_path,
 			waitpid(pid, &status, 0);
 			return -1;
 		}
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -683,7 +675,7 @@ void harness_pooler_wait_ready(struct harness_pooler *p)
 		}
 		if (port_accepts(p->port))
 			return;
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 	harness_pooler_dump_log(p);
 	fail_msg("%s did not accept on port %d within 30 s", harness_pooler_bin(),
@@ -711,7 +703,7 @@ bool harness_pooler_wait_exit(struct harness_pooler *p, int timeout_s)
 	while (!reap(p, false)) {
 		if (harness_now_ms() > deadline)
 			return false;
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	return true;
 }
@@ -979,6 +971,48 @@ int harness_find_row(const PGresult *r, const char *col1, const char *val1,
 	return -1;
 }
 
+/*
+ * Runs show on a fresh console connection (closed again before returning:
+ * a PGresult outlives its connection); *row is the first row whose key_col
+ * is key_val, and the test fails if there is none.
+ */
+static PGresult *admin_row(const struct harness_pooler *p, const char *show,
+			   const char *key_col, const char *key_val, int *row)
+{
+	PGconn *admin = harness_connect_admin(p);
+	PGresult *r = harness_query(admin, show);
+
+	PQfinish(admin);
+	*row = harness_find_row(r, key_col, key_val, NULL, NULL);
+	if (*row < 0)
+		fail_msg("\"%.200s\": no row with %s = \"%s\" (%d rows)", show, key_col,
+			 key_val, PQntuples(r));
+	return r;
+}
+
+long long harness_admin_ll(const struct harness_pooler *p, const char *show,
+			   const char *key_col, const char *key_val, const char *col)
+{
+	int row;
+	PGresult *r = admin_row(p, show, key_col, key_val, &row);
+	long long v = harness_value_ll(r, row, col);
+
+	PQclear(r);
+	return v;
+}
+
+char *harness_admin_value(const struct harness_pooler *p, const char *show,
+			  const char *key_col, const char *key_val, const char *col)
+{
+	int row;
+	PGresult *r = admin_row(p, show, key_col, key_val, &row);
+	char *v = strdup(harness_value(r, row, col));
+
+	assert_non_null(v);
+	PQclear(r);
+	return v;
+}
+
 const char *harness_sqlstate(const PGresult *r)
 {
 	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -1120,7 +1154,7 @@ static void *poller_main(void *arg)
 		if (n > pl->max)
 			pl->max = n;
 		pl->samples++;
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	PQfinish(c);
 	return NULL;
@@ -1160,7 +1194,7 @@ void harness_wait_no_server_conns(const char *db, const char *user, int timeout_
 
 	while ((n = harness_count_server_conns(super, db, user)) > 0 &&
 	       harness_now_ms() < deadline)
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	PQfinish(super);
 	if (n > 0)
 		fail_msg("%d server connections for %s/%s still open after %d s",

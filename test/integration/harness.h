@@ -146,6 +146,15 @@ long long harness_value_ll(const PGresult *r, int row, const char *col);
  */
 int harness_find_row(const PGresult *r, const char *col1, const char *val1,
 		     const char *col2, const char *val2);
+/*
+ * On a console connection of its own (closed again): runs show, takes the
+ * first row whose column key_col equals key_val (fails the test if there is
+ * none) and returns its column col, as an integer or as a malloc'd string.
+ */
+long long harness_admin_ll(const struct harness_pooler *p, const char *show,
+			   const char *key_col, const char *key_val, const char *col);
+char *harness_admin_value(const struct harness_pooler *p, const char *show,
+			  const char *key_col, const char *key_val, const char *col);
 
 /* Runs sql, fails the test unless the result status is expect. Clears it. */
 void harness_exec_expect(PGconn *c, const char *sql, ExecStatusType expect);
@@ -423,6 +432,9 @@ void harness_wait_backend_gone(PGconn *super, int pid, int timeout_ms,
 int harness_show_servers(PGconn *admin, const char *db);
 /* Open descriptors of a process, from /proc/<pid>/fd. */
 int harness_proc_fd_count(pid_t pid);
+/* The same count; also stores the first cap descriptor numbers (unsorted)
+ * in fds unless it is NULL. */
+int harness_proc_fds(pid_t pid, int *fds, int cap);
 /*
  * Waits up to timeout_ms for the pooler to have want descriptors open, the
  * count taken before `before` (e.g. "the cancel requests").

@@ -1059,7 +1059,7 @@ int harness_show_servers(PGconn *admin, const char *db)
 	return n;
 }
 
-int harness_proc_fd_count(pid_t pid)
+int harness_proc_fds(pid_t pid, int *fds, int cap)
 {
 	char path[64];
 	struct dirent *e;
@@ -1070,11 +1070,20 @@ int harness_proc_fd_count(pid_t pid)
 	d = opendir(path);
 	if (d == NULL)
 		fail_msg("opendir %s: %s", path, strerror(errno));
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (fds != NULL && n < cap)
+			fds[n] = atoi(e->d_name);
+		n++;
+	}
 	closedir(d);
 	return n;
+}
+
+int harness_proc_fd_count(pid_t pid)
+{
+	return harness_proc_fds(pid, NULL, 0);
 }
 
 void harness_wait_fd_count(const struct harness_pooler *p, int want, int timeout_ms,

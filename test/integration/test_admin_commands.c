@@ -6,10 +6,8 @@
  * backends; SET and RELOAD change (or refuse to change) the config; the
  * SHUTDOWN variants end the process with status 0.
  */
-#include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,14 +28,6 @@
 #define BLOCKED_MS 700
 #define DONE_MS 5000
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* The shared cluster has no leftover backends of ours; then pgmux starts. */
 static void start_pooler(struct harness_pooler *p)
 {
@@ -45,30 +35,6 @@ static void start_pooler(struct harness_pooler *p)
 
 	harness_wait_no_server_conns(fx->db, fx->app_user, 15);
 	harness_pooler_start(p, NULL);
-}
-
-/*
- * Waits up to ms for the result of the command in flight on c (after
- * PQsendQuery); true once PQgetResult would not block.
- */
-static bool result_within(PGconn *c, int ms)
-{
-	long long deadline = harness_now_ms() + ms;
-
-	while (PQisBusy(c)) {
-		struct pollfd pfd = { PQsocket(c), POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-
-		if (left <= 0)
-			return false;
-		if (pfd.fd < 0)
-			return true;
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			return true;
-		if (PQconsumeInput(c) == 0)
-			return true; /* broken: PQgetResult reports it */
-	}
-	return true;
 }
 
 /* Collects the result of the command in flight; fails unless it is tag. */
@@ -90,7 +56,7 @@ static void expect_tag(PGconn *c, const char *sql, const char *tag)
 static void command(PGconn *c, const char *sql, const char *tag)
 {
 	assert_int_equal(PQsendQuery(c, sql), 1);
-	if (!result_within(c, DONE_MS))
+	if (!harness_result_within(c, DONE_MS))
 		fail_msg("\"%s\" did not complete within %d ms", sql, DONE_MS);
 	expect_tag(c, sql, tag);
 }
@@ -171,7 +137,7 @@ static void wait_backend_gone(int pid, int ms)
 	while (harness_scalar_ll(s, sql) != 0) {
 		if (harness_now_ms() > deadline)
 			fail_msg("backend %d still exists %d ms later", pid, ms);
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 	PQfinish(s);
 }
@@ -260,7 +226,7 @@ static void test_admin_pause_waits_for_the_active_tx_then_holds_new_tx_until_res
 	harness_exec(b, "SELECT 1");   /* and b left an idle one */
 
 	assert_int_equal(PQsendQuery(admin, "PAUSE"), 1);
-	if (result_within(admin, BLOCKED_MS))
+	if (harness_result_within(admin, BLOCKED_MS))
 		fail_msg("PAUSE completed while a transaction still held a server");
 	r = harness_query(admin2, "SHOW STATE");
 	assert_string_equal(harness_value(r, 1, "value"), "yes"); /* paused */
@@ -269,7 +235,7 @@ static void test_admin_pause_waits_for_the_active_tx_then_holds_new_tx_until_res
 	/* The transaction in flight may finish. */
 	assert_int_equal(harness_scalar_ll(a, "SELECT 2"), 2);
 	harness_exec(a, "COMMIT");
-	if (!result_within(admin, DONE_MS))
+	if (!harness_result_within(admin, DONE_MS))
 		fail_msg("PAUSE did not complete within %d ms of the COMMIT", DONE_MS);
 	expect_tag(admin, "PAUSE", "PAUSE");
 
@@ -282,18 +248,18 @@ static void test_admin_pause_waits_for_the_active_tx_then_holds_new_tx_until_res
 	deadline = harness_now_ms() + 3000;
 	while ((n = harness_count_server_conns(super, fx->db, fx->app_user)) > 0 &&
 	       harness_now_ms() < deadline)
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	PQfinish(super);
 	assert_int_equal(n, 0);
 
 	/* New transactions wait. */
 	assert_int_equal(PQsendQuery(b, "SELECT 42"), 1);
-	if (result_within(b, BLOCKED_MS))
+	if (harness_result_within(b, BLOCKED_MS))
 		fail_msg("a query ran while the pooler was paused");
 	assert_int_equal(show_ll(admin2, "SHOW POOLS", "database", fx->db, "cl_waiting"), 1);
 
 	command(admin, "RESUME", "RESUME");
-	if (!result_within(b, DONE_MS))
+	if (!harness_result_within(b, DONE_MS))
 		fail_msg("the held query did not run within %d ms of RESUME", DONE_MS);
 	r = PQgetResult(b);
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -412,7 +378,7 @@ static void test_admin_kill_db_drops_its_clients_and_holds_new_tx_until_resume_d
 	expect_error(admin, "RESUME", "08P01", "pooler is not paused/suspended");
 
 	late_client_start(&lc, &p);
-	sleep_ms(BLOCKED_MS);
+	harness_sleep_ms(BLOCKED_MS);
 	if (lc.done)
 		fail_msg("a new client's query finished while %s was killed/paused (%s)",
 			 fx->db, lc.ok ? "ok" : lc.error);
@@ -541,10 +507,10 @@ static void test_admin_wait_close_returns_once_reconnected_servers_are_closed(vo
 
 	command(admin, "RECONNECT", "RECONNECT");
 	assert_int_equal(PQsendQuery(admin, "WAIT_CLOSE"), 1);
-	if (result_within(admin, BLOCKED_MS))
+	if (harness_result_within(admin, BLOCKED_MS))
 		fail_msg("WAIT_CLOSE completed while a close_needed server was in use");
 	harness_exec(a, "COMMIT");
-	if (!result_within(admin, DONE_MS))
+	if (!harness_result_within(admin, DONE_MS))
 		fail_msg("WAIT_CLOSE did not complete within %d ms of the COMMIT", DONE_MS);
 	expect_tag(admin, "WAIT_CLOSE", "WAIT_CLOSE");
 	wait_backend_gone((int)pid_a, 2000);
@@ -681,7 +647,7 @@ static void test_admin_shutdown_wait_for_clients_lets_a_client_finish_then_exits
 	assert_int_equal(harness_scalar_ll(a, "SELECT 21"), 21);
 	harness_exec(a, "COMMIT");
 	PQfinish(admin);
-	sleep_ms(500);
+	harness_sleep_ms(500);
 	if (!harness_pooler_alive(&p))
 		fail_msg("pooler exited while a client was still connected (status 0x%x)",
 			 p.exit_status);
@@ -699,7 +665,7 @@ static void test_admin_immediate_shutdown_sends_nothing_and_exits_0(void **state
 	start_pooler(&p);
 	admin = harness_connect_admin(&p);
 	assert_int_equal(PQsendQuery(admin, "SHUTDOWN"), 1);
-	if (!result_within(admin, 10000))
+	if (!harness_result_within(admin, 10000))
 		fail_msg("SHUTDOWN: the console connection stayed open 10 s");
 	r = PQgetResult(admin);
 	assert_non_null(r);

@@ -6,14 +6,12 @@
  * with the hard limit at 128, a burst of 150 clients: the excess get 53300
  * at once, the console still answers, and the next clients get in at once.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -32,37 +30,6 @@ static const char *const kinds[] = {
 	"listener", "client", "server", "admin", "cancel", "internal",
 };
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* Descriptors of pid per /proc; fills fds (sorted) if not NULL. */
-static int proc_fds(pid_t pid, int *fds, int cap)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	harness_fmt(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (d == NULL)
-		fail_msg("opendir %s: %s", path, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (fds != NULL && n < cap)
-			fds[n] = atoi(de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
 static int cmp_int(const void *a, const void *b)
 {
 	return *(const int *)a - *(const int *)b;
@@ -80,9 +47,9 @@ static PGresult *fd_usage_matching_proc(PGconn *admin, pid_t pid, const char *wh
 	for (attempt = 0; attempt < 5; attempt++) {
 		PGresult *r;
 
-		before = proc_fds(pid, NULL, 0);
+		before = harness_proc_fd_count(pid);
 		r = harness_query(admin, "SHOW FD_USAGE");
-		after = proc_fds(pid, NULL, 0);
+		after = harness_proc_fd_count(pid);
 		assert_int_equal(PQntuples(r), 1);
 		open = harness_value_ll(r, 0, "open");
 		if (before == after && open == before) {
@@ -92,7 +59,7 @@ static PGresult *fd_usage_matching_proc(PGconn *admin, pid_t pid, const char *wh
 			return r;
 		}
 		PQclear(r);
-		sleep_ms(50);
+		harness_sleep_ms(50);
 	}
 	fail_msg("%s: SHOW FD_USAGE open = %lld but /proc/%d/fd has %d..%d entries",
 		 when, open, (int)pid, before, after);
@@ -119,9 +86,9 @@ static void fds_matching_proc(PGconn *admin, pid_t pid, const char *when,
 		PGresult *r;
 		int n1, n2, rows, i, k;
 
-		n1 = proc_fds(pid, proc, 4096);
+		n1 = harness_proc_fds(pid, proc, 4096);
 		r = harness_query(admin, "SHOW FDS");
-		n2 = proc_fds(pid, NULL, 0);
+		n2 = harness_proc_fd_count(pid);
 		rows = PQntuples(r);
 		memset(out, 0, sizeof(*out));
 		out->rows = rows;
@@ -154,7 +121,7 @@ static void fds_matching_proc(PGconn *admin, pid_t pid, const char *when,
 retry:
 		snprintf(problem, sizeof(problem), "%d rows, /proc has %d..%d entries%s",
 			 rows, n1, n2, rows == n1 ? " (different numbers)" : "");
-		sleep_ms(50);
+		harness_sleep_ms(50);
 	}
 	fail_msg("%s: SHOW FDS does not match /proc/%d/fd: %s", when, (int)pid, problem);
 }
@@ -339,7 +306,7 @@ static void test_fds_open_equals_proc_with_1000_clients_and_after_they_leave(voi
 		PQclear(r);
 		left_ms = harness_now_ms() - t0;
 		if (clients != 0)
-			sleep_ms(20);
+			harness_sleep_ms(20);
 	} while (clients != 0 && left_ms < 2000);
 	print_message("clients count back to %lld %lld ms after they disconnected\n",
 		      clients, left_ms);
@@ -526,7 +493,7 @@ static void test_fds_limit_128_excess_clients_get_53300_console_answers_and_next
 		PQclear(r);
 		waited = harness_now_ms() - t0;
 		if (clients != 0)
-			sleep_ms(20);
+			harness_sleep_ms(20);
 	} while (clients != 0 && waited < 2000);
 	if (clients != 0)
 		fail_msg("%lld clients still registered 2 s after they left", clients);
@@ -639,7 +606,7 @@ static void test_fds_limit_with_consoles_holding_the_reserve_burst_gets_53300_no
 		harness_raw_login(p.port, fx->db, fx->app_user, fx->app_password, &login);
 		if (login.ok || harness_now_ms() - t0 > 3000)
 			break;
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 	print_message("first login after the descriptors freed: %s after %lld ms\n",
 		      login.ok ? "in" : login.message, harness_now_ms() - t0);

@@ -24,11 +24,9 @@
  * libpq 15 has no PQclosePrepared, so Close (and named portals) go over a
  * raw protocol session.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,18 +126,10 @@ static long long admin_sum(const struct harness_pooler *p, const char *show, con
 	return sum;
 }
 
+/* A column of SHOW STATS for the test database. */
 static long long stats_value(const struct harness_pooler *p, const char *col)
 {
-	PGconn *a = harness_connect_admin(p);
-	PGresult *r = harness_query(a, "SHOW STATS");
-	int row = harness_find_row(r, "database", harness_fixture()->db, NULL, NULL);
-	long long v;
-
-	assert_true(row >= 0);
-	v = harness_value_ll(r, row, col);
-	PQclear(r);
-	PQfinish(a);
-	return v;
+	return harness_admin_ll(p, "SHOW STATS", "database", harness_fixture()->db, col);
 }
 
 /* ---- raw protocol --------------------------------------------------------- */
@@ -167,14 +157,17 @@ static void w_u8(struct wire *w, uint8_t v)
 
 static void w_u16(struct wire *w, uint16_t v)
 {
-	v = htons(v);
-	w_bytes(w, &v, 2);
+	unsigned char b[2] = { (unsigned char)(v >> 8), (unsigned char)v };
+
+	w_bytes(w, b, 2);
 }
 
 static void w_u32(struct wire *w, uint32_t v)
 {
-	v = htonl(v);
-	w_bytes(w, &v, 4);
+	unsigned char b[4];
+
+	harness_put32(b, v);
+	w_bytes(w, b, 4);
 }
 
 static void w_str(struct wire *w, const char *s)
@@ -191,11 +184,10 @@ static size_t w_begin(struct wire *w, uint8_t type)
 	return at;
 }
 
+/* Patches the length of the message begun at at. */
 static void w_end(struct wire *w, size_t at)
 {
-	uint32_t v = htonl((uint32_t)(w->len - at - 1));
-
-	memcpy(w->b + at + 1, &v, 4);
+	harness_put32(w->b + at + 1, (uint32_t)(w->len - at - 1));
 }
 
 static void w_parse(struct wire *w, const char *name, const char *sql)
@@ -284,38 +276,14 @@ static void w_send(int fd, struct wire *w, bool slow)
 
 	while (off < w->len) {
 		size_t n = slow ? 1 : w->len - off;
-		ssize_t k = send(fd, w->b + off, n, MSG_NOSIGNAL);
 
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
+		if (!harness_raw_write_all(fd, w->b + off, n))
 			fail_msg("send: %s", strerror(errno));
-		off += (size_t)k;
+		off += n;
 		if (slow)
 			usleep(200);
 	}
 	w->len = 0;
-}
-
-static bool read_exact(int fd, void *buf, size_t len)
-{
-	long long deadline = harness_now_ms() + ANSWER_MS;
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - harness_now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return false;
-		n = recv(fd, p, len, 0);
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
 }
 
 /* What came back: message types in order ("12TDCZ"), the SQLSTATE of
@@ -327,23 +295,6 @@ struct answers {
 	size_t value_bytes; /* of the first column of the last DataRow */
 };
 
-static void field_of_error(const unsigned char *b, size_t len, char code, char *out,
-			   size_t outlen)
-{
-	size_t i = 0;
-
-	out[0] = '\0';
-	while (i < len && b[i]) {
-		const char *v = (const char *)b + i + 1;
-
-		if ((char)b[i] == code) {
-			snprintf(out, outlen, "%s", v);
-			return;
-		}
-		i += 1 + strlen(v) + 1;
-	}
-}
-
 /* Reads until the nth ReadyForQuery. */
 static void read_answers(int fd, int n_ready, struct answers *a)
 {
@@ -354,29 +305,28 @@ static void read_answers(int fd, int n_ready, struct answers *a)
 		uint32_t len;
 		size_t t = strlen(a->types);
 
-		if (!read_exact(fd, h, 5))
+		/* Not harness_raw_read_msg: a DataRow here may be far larger
+		 * than its 4 KB body. */
+		if (!harness_raw_read_exact(fd, h, 5, ANSWER_MS))
 			fail_msg("no answer in %d ms; got \"%s\" so far", ANSWER_MS, a->types);
-		memcpy(&len, h + 1, 4);
-		len = ntohl(len) - 4;
+		len = harness_get32(h + 1) - 4;
 		b = malloc(len + 1);
 		assert_non_null(b);
-		if (len && !read_exact(fd, b, len))
+		if (len && !harness_raw_read_exact(fd, b, len, ANSWER_MS))
 			fail_msg("short message '%c'", h[0]);
 		b[len] = 0;
 		if (t + 1 < sizeof(a->types))
 			a->types[t] = (char)h[0];
 		if (h[0] == 'E') {
-			char state[8];
+			struct harness_wire_error e;
 			size_t used = strlen(a->states);
 
-			field_of_error(b, len, 'C', state, sizeof(state));
+			harness_raw_error_fields(b, len, &e);
 			snprintf(a->states + used, sizeof(a->states) - used, "%s%s",
-				 used ? "," : "", state);
+				 used ? "," : "", e.sqlstate);
 		} else if (h[0] == 'D' && len >= 6) {
-			int32_t vlen;
+			int32_t vlen = (int32_t)harness_get32(b + 2);
 
-			memcpy(&vlen, b + 2, 4);
-			vlen = (int32_t)ntohl((uint32_t)vlen);
 			a->value_bytes = vlen > 0 ? (size_t)vlen : 0;
 			snprintf(a->values + strlen(a->values),
 				 sizeof(a->values) - strlen(a->values), "%s%.*s",
@@ -936,15 +886,13 @@ static void test_prepared_parse_error_mid_pipeline(void **state)
 	w_send(fd, &w, false);
 	{
 		/* The error comes on Flush, with no ReadyForQuery. */
-		unsigned char h[5], buf[1024];
-		uint32_t len;
+		struct harness_msg m;
+		struct harness_wire_error e;
 
-		assert_true(read_exact(fd, h, 5));
-		assert_int_equal(h[0], 'E');
-		memcpy(&len, h + 1, 4);
-		len = ntohl(len) - 4;
-		assert_true(len < sizeof(buf));
-		assert_true(read_exact(fd, buf, len));
+		assert_true(harness_raw_read_msg(fd, &m, ANSWER_MS));
+		assert_int_equal(m.type, 'E');
+		harness_raw_error_fields(m.body, m.len, &e);
+		assert_string_equal(e.sqlstate, "42601");
 	}
 	w_parse(&w, "ignored", "SELECT 'ignored'");
 	w_sync(&w);

@@ -132,22 +132,11 @@ static void test_session_state_startup_parameters_apply_and_unknown_ones_are_ref
 	harness_pooler_stop(&p, 10);
 }
 
-/* Row of SHOW SESSION_LEAKS for the app pool. */
-static long long leak_count(const struct harness_pooler *p, const char *col, char *last_client,
-			    size_t len)
+/* A column of the app pool's row of SHOW SESSION_LEAKS. */
+static long long leak_count(const struct harness_pooler *p, const char *col)
 {
-	PGconn *admin = harness_connect_admin(p);
-	PGresult *r = harness_query(admin, "SHOW SESSION_LEAKS");
-	int row = harness_find_row(r, "user", harness_fixture()->app_user, NULL, NULL);
-	long long n;
-
-	assert_true(row >= 0);
-	n = harness_value_ll(r, row, col);
-	if (last_client)
-		snprintf(last_client, len, "%s", harness_value(r, row, "last_client"));
-	PQclear(r);
-	PQfinish(admin);
-	return n;
+	return harness_admin_ll(p, "SHOW SESSION_LEAKS", "user", harness_fixture()->app_user,
+				col);
 }
 
 static void test_session_state_untracked_set_locks_listen_and_temp_are_cleaned_and_counted(
@@ -155,7 +144,7 @@ static void test_session_state_untracked_set_locks_listen_and_temp_are_cleaned_a
 {
 	struct harness_pooler p;
 	PGconn *a, *b, *super;
-	char who[256];
+	char *who;
 
 	(void)state;
 	start_one_server_pool(&p, NULL);
@@ -177,19 +166,22 @@ static void test_session_state_untracked_set_locks_listen_and_temp_are_cleaned_a
 	harness_exec(a, "CREATE TEMP TABLE pgmux_leak_tmp (x int)");
 	expect_scalar(b, "SELECT to_regclass('pg_temp.pgmux_leak_tmp') IS NULL", "t");
 
-	assert_int_equal(leak_count(&p, "set", NULL, 0), 1);
-	assert_int_equal(leak_count(&p, "advisory_lock", NULL, 0), 1);
-	assert_int_equal(leak_count(&p, "listen", NULL, 0), 1);
-	assert_int_equal(leak_count(&p, "temp", NULL, 0), 1);
-	assert_true(leak_count(&p, "resets", who, sizeof(who)) >= 4);
+	assert_int_equal(leak_count(&p, "set"), 1);
+	assert_int_equal(leak_count(&p, "advisory_lock"), 1);
+	assert_int_equal(leak_count(&p, "listen"), 1);
+	assert_int_equal(leak_count(&p, "temp"), 1);
+	assert_true(leak_count(&p, "resets") >= 4);
+	who = harness_admin_value(&p, "SHOW SESSION_LEAKS", "user", harness_fixture()->app_user,
+				  "last_client");
 	print_message("last offender: %s\n", who);
 	assert_non_null(strstr(who, "app@"));
+	free(who);
 
 	/* SET LOCAL ends with its transaction: nothing to clean. */
 	harness_exec(a, "BEGIN");
 	harness_exec(a, "SET LOCAL statement_timeout = 999");
 	harness_exec(a, "COMMIT");
-	assert_int_equal(leak_count(&p, "set", NULL, 0), 1);
+	assert_int_equal(leak_count(&p, "set"), 1);
 	PQfinish(super);
 	PQfinish(a);
 	PQfinish(b);

@@ -98,18 +98,11 @@ static void fails_on_other_server(const struct harness_pooler *p, PGconn *c, con
 	PQfinish(hold);
 }
 
-static long long show_value(const struct harness_pooler *p, const char *show, const char *col)
+/* A column of the app user's row of SHOW SESSION_LEAKS. */
+static long long leak_count(const struct harness_pooler *p, const char *col)
 {
-	PGconn *a = harness_connect_admin(p);
-	PGresult *r = harness_query(a, show);
-	int row = harness_find_row(r, "user", harness_fixture()->app_user, NULL, NULL);
-	long long n;
-
-	assert_true(row >= 0);
-	n = harness_value_ll(r, row, col);
-	PQclear(r);
-	PQfinish(a);
-	return n;
+	return harness_admin_ll(p, "SHOW SESSION_LEAKS", "user", harness_fixture()->app_user,
+				col);
 }
 
 /* SHOW CLIENTS prepared_statements of the app user's clients, summed. */
@@ -130,8 +123,8 @@ static long long client_statements(const struct harness_pooler *p)
 
 static void no_resets(const struct harness_pooler *p)
 {
-	assert_int_equal(show_value(p, "SHOW SESSION_LEAKS", "prepare"), 0);
-	assert_int_equal(show_value(p, "SHOW SESSION_LEAKS", "resets"), 0);
+	assert_int_equal(leak_count(p, "prepare"), 0);
+	assert_int_equal(leak_count(p, "resets"), 0);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -182,7 +175,7 @@ static void test_sql_prepared_statement_follows_its_client_to_the_other_server(v
 	PQfinish(c);
 	/* CREATE TEMP TABLE is session state of its own: that one reset is
 	 * expected; PREPARE never is. */
-	assert_int_equal(show_value(&p, "SHOW SESSION_LEAKS", "prepare"), 0);
+	assert_int_equal(leak_count(&p, "prepare"), 0);
 	harness_pooler_stop(&p, 10);
 }
 

@@ -136,6 +136,11 @@ declare -A R
 # measure TARGET WORKLOAD N: one point; fills R[W:N:TARGET:*].
 measure() {
 	local t=$1 w=$2 n=$3 name="$2-$3-$1" port pid="" args=() c0 c1 r0 h1 txns peak
+	net_settle
+	R[$w:$n:$t:netsettle]=$NET_SETTLE_S
+	if [[ ${NET_SETTLE_S%.*} -ge 2 ]]; then
+		log "waited $NET_SETTLE_S s for the last run's TIME-WAIT sockets to go before $t"
+	fi
 	if [[ $t == direct ]]; then
 		port=$PGPORT
 	else
@@ -203,6 +208,20 @@ for w in $WORKLOADS; do
 done
 
 # ------------------------------------------------------------- report ---
+# waits KEY PREFIX: "PREFIX<target> <workload> <clients> clients: N s, ..." for the points whose
+# R[...:KEY] wait was 2 s or more.
+waits() {
+	local w n t sv out=""
+	for w in $WORKLOADS; do
+		for n in $CLIENTS; do
+			for t in $TARGETS; do
+				sv=${R[$w:$n:$t:$1]:-0}
+				[[ ${sv%.*} -ge 2 ]] && out+="${out:+, }$2${NAME[$t]} $w $n clients: $sv s"
+			done
+		done
+	done
+	printf '%s' "$out"
+}
 T_END=$(date +%s)
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 v() { local x=${R[$1]:-}; printf '%s' "${x:-—}"; }
@@ -305,15 +324,12 @@ fi
 		echo "![TPS and p99 against clients](results.png)"
 		echo
 	fi
-	settle_notes=""
-	for w in $WORKLOADS; do
-		for n in $CLIENTS; do
-			for t in $TARGETS; do
-				sv=${R[$w:$n:$t:settle]:-0}
-				[[ ${sv%.*} -ge 2 ]] && settle_notes+="${settle_notes:+, }${NAME[$t]} $w $n clients: $sv s"
-			done
-		done
-	done
+	settle_notes=$(waits settle "")
+	net_notes=$(waits netsettle "before ")
+	if [[ -n $net_notes ]]; then
+		echo "Each target starts once the TIME-WAIT sockets of the run before are nearly gone (under 500): a target started right after a 10,000-client run ran at a fraction of its TPS, whichever pooler it was (waits: $net_notes)."
+		echo
+	fi
 	if [[ -n $settle_notes ]]; then
 		echo "After some runs PostgreSQL needed a while to drain the connections still queued on its listener and the backends still exiting; the next target was started only after that (time to drain: $settle_notes)."
 		echo

@@ -11,6 +11,7 @@
 #   pg_start               throwaway PostgreSQL 15 on a free loopback port ($PGPORT), with the
 #                          role "bench" (password $PW, exported as PGPASSWORD) owning database bench
 #   pg_settle_init, pg_settle  wait until PostgreSQL has drained a run that overran max_connections
+#   net_settle              wait until the TIME-WAIT sockets of the last run are nearly gone
 #   write_userlist         $TMP/userlist.txt for the poolers
 #   start_pooler / stop_pooler
 # Knobs read by those functions (set them before the call):
@@ -257,6 +258,21 @@ pg_settle() {
 		sleep 0.1
 	done
 	SETTLE_S=$(calc 'printf "%.1f", b - a' a="$t0" b="$(date +%s.%N)")
+}
+# net_settle: wait (at most 70 s) until the loopback TCP sockets a run left in TIME-WAIT are
+# nearly gone (under 500). After a 10,000-client run (two per connection: the client's and, for
+# PostgreSQL directly, the server's), the next target connected with the kernel still holding
+# ~10,000 of them, and whichever target came next ran at a fraction of its TPS with multi-second
+# stalls: PgBouncer second after pgmux as much as pgmux second after PgBouncer. Sets NET_SETTLE_S.
+net_settle() {
+	local t0 tw
+	t0=$(date +%s.%N)
+	for _ in $(seq 700); do
+		tw=$(ss -Htan state time-wait 2>/dev/null | wc -l)
+		[[ ${tw:-0} -lt 500 ]] && break
+		sleep 0.1
+	done
+	NET_SETTLE_S=$(calc 'printf "%.1f", b - a' a="$t0" b="$(date +%s.%N)")
 }
 # ------------------------------------------------------------- poolers ---
 write_userlist() {

@@ -743,23 +743,51 @@ void harness_assert_no_sanitizer_report(const char *text, const char *what)
 	}
 }
 
-static void print_tail(const char *path, size_t max)
+void harness_print_tail(const char *title, const char *path, size_t max)
 {
 	char *text = read_file_quiet(path);
 	size_t n;
 
-	if (text == NULL)
+	if (text == NULL) {
+		fprintf(stderr, "---- %s: %s cannot be read ----\n", title, path);
 		return;
+	}
 	n = strlen(text);
-	fprintf(stderr, "---- %s (last %zu bytes) ----\n%s\n---- end ----\n", path,
-		n > max ? max : n, n > max ? text + n - max : text);
+	fprintf(stderr, "---- %s: %s (last %zu of %zu bytes) ----\n%s%s---- end ----\n", title,
+		path, n > max ? max : n, n, n > max ? text + n - max : text,
+		n > 0 && text[n - 1] != '\n' ? "\n" : "");
 	free(text);
 }
 
 void harness_pooler_dump_log(const struct harness_pooler *p)
 {
-	print_tail(p->stderr_path, 4000);
-	print_tail(p->logfile_path, 4000);
+	harness_print_tail("pooler output", p->stderr_path, 4000);
+	harness_print_tail("pooler log", p->logfile_path, 4000);
+}
+
+/*
+ * Prints the pooler's WARNING, ERROR and FATAL log lines (the first max of
+ * them) to stderr: the rest of its log is one line per login and logout.
+ */
+void harness_print_pooler_problems(const struct harness_pooler *p, int max)
+{
+	char *log = harness_read_file(p->logfile_path, NULL);
+	char *line, *save = NULL;
+	int n = 0;
+
+	fprintf(stderr, "---- pgmux WARNING/ERROR/FATAL lines (%s) ----\n",
+		p->logfile_path);
+	for (line = strtok_r(log, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, " WARNING ") == NULL && strstr(line, " ERROR ") == NULL &&
+		    strstr(line, " FATAL ") == NULL)
+			continue;
+		if (n++ < max)
+			fprintf(stderr, "%s\n", line);
+	}
+	fprintf(stderr, "---- end: %d such lines%s ----\n", n,
+		n > max ? ", the first shown" : "");
+	free(log);
 }
 
 bool harness_pooler_log_contains(const struct harness_pooler *p,

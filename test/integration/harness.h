@@ -111,6 +111,10 @@ bool harness_pooler_log_contains(const struct harness_pooler *p,
 				 const char *needle);
 /* Prints the tail of the pooler's output and logfile to stderr. */
 void harness_pooler_dump_log(const struct harness_pooler *p);
+/* The last max bytes of a file to stderr, under a header naming title. */
+void harness_print_tail(const char *title, const char *path, size_t max);
+/* Its WARNING, ERROR and FATAL log lines (the first max) to stderr. */
+void harness_print_pooler_problems(const struct harness_pooler *p, int max);
 /* Fails the test if text holds a sanitizer report (what = where it came from). */
 void harness_assert_no_sanitizer_report(const char *text, const char *what);
 

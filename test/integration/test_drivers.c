@@ -32,43 +32,6 @@
 #define DRIVER_TIMEOUT_S 240
 #define POOL_SIZE 5
 
-/* Prints the last max bytes of a file to stderr under a header. */
-static void print_tail(const char *title, const char *path, size_t max)
-{
-	char *text = harness_read_file(path, NULL);
-	size_t n = strlen(text);
-
-	fprintf(stderr, "---- %s (last %zu of %zu bytes) ----\n%s%s---- end ----\n",
-		title, n > max ? max : n, n, n > max ? text + n - max : text,
-		n > 0 && text[n - 1] != '\n' ? "\n" : "");
-	free(text);
-}
-
-/*
- * Prints the pooler's WARNING, ERROR and FATAL log lines (the first max of
- * them) to stderr: the rest of its log is one line per login and logout.
- */
-static void print_pooler_problems(const struct harness_pooler *p, int max)
-{
-	char *log = harness_read_file(p->logfile_path, NULL);
-	char *line, *save = NULL;
-	int n = 0;
-
-	fprintf(stderr, "---- pgmux WARNING/ERROR/FATAL lines (%s) ----\n",
-		p->logfile_path);
-	for (line = strtok_r(log, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (strstr(line, " WARNING ") == NULL && strstr(line, " ERROR ") == NULL &&
-		    strstr(line, " FATAL ") == NULL)
-			continue;
-		if (n++ < max)
-			fprintf(stderr, "%s\n", line);
-	}
-	fprintf(stderr, "---- end: %d such lines%s ----\n", n,
-		n > max ? ", the first shown" : "");
-	free(log);
-}
-
 /*
  * Starts a transaction-mode pooler, runs interp + script (interp NULL: the
  * script alone) against it with the libpq environment variables, and fails
@@ -121,12 +84,12 @@ static void run_driver(const char *interp, const char *script)
 	fflush(stdout);
 	free(text);
 	if (rc != 0) {
-		print_tail("driver stderr", err, 6000);
+		harness_print_tail("driver stderr", err, 6000);
 		if (rc < 0) {
 			harness_pooler_dump_log(&pooler);
 			fail_msg("%s timed out after %d s", script, DRIVER_TIMEOUT_S);
 		}
-		print_pooler_problems(&pooler, 30);
+		harness_print_pooler_problems(&pooler, 30);
 		fail_msg("%s exited %d (its report is above)", script, rc);
 	}
 	if (!harness_pooler_alive(&pooler)) {

@@ -116,23 +116,6 @@ static void drop_regression_db(void)
 	PQfinish(super);
 }
 
-/* Prints the last max bytes of a file under a header. */
-static void print_tail(const char *title, const char *path, size_t max)
-{
-	char *text;
-	size_t n;
-
-	if (access(path, R_OK) != 0) {
-		fprintf(stderr, "---- %s: %s does not exist ----\n", title, path);
-		return;
-	}
-	text = harness_read_file(path, NULL);
-	n = strlen(text);
-	fprintf(stderr, "---- %s: %s (last %zu of %zu bytes) ----\n%s\n---- end ----\n",
-		title, path, n > max ? max : n, n, n > max ? text + n - max : text);
-	free(text);
-}
-
 /*
  * Prints the head of regression.diffs: the first max_lines lines of each
  * test's diff, so that one long diff does not hide the others.
@@ -167,31 +150,6 @@ static void print_diffs(const char *path, int max_lines)
 		fprintf(stderr, "[... %d more lines]\n", cut);
 	fprintf(stderr, "---- end ----\n");
 	free(text);
-}
-
-/*
- * Prints the pooler's WARNING, ERROR and FATAL log lines (the first max of
- * them) to stderr: the rest of its log is one line per login and logout.
- */
-static void print_pooler_problems(const struct harness_pooler *p, int max)
-{
-	char *log = harness_read_file(p->logfile_path, NULL);
-	char *line, *save = NULL;
-	int n = 0;
-
-	fprintf(stderr, "---- pgmux WARNING/ERROR/FATAL lines (%s) ----\n",
-		p->logfile_path);
-	for (line = strtok_r(log, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (strstr(line, " WARNING ") == NULL && strstr(line, " ERROR ") == NULL &&
-		    strstr(line, " FATAL ") == NULL)
-			continue;
-		if (n++ < max)
-			fprintf(stderr, "%s\n", line);
-	}
-	fprintf(stderr, "---- end: %d such lines%s ----\n", n,
-		n > max ? ", the first shown" : "");
-	free(log);
 }
 
 /*
@@ -250,7 +208,7 @@ static bool run_pg_regress(int port, const char *what)
 	fflush(stdout);
 	free(text);
 	if (!ok) {
-		print_tail("pg_regress output", out, 12000);
+		harness_print_tail("pg_regress output", out, 12000);
 		print_diffs(diffs, 60);
 		fprintf(stderr, "pg_regress output kept in %s\n", outdir);
 	} else {
@@ -288,7 +246,7 @@ static void test_regress_pgmux(void **state)
 		fail_msg("pgmux died during pg_regress");
 	}
 	if (!ok) {
-		print_pooler_problems(&pooler, 30);
+		harness_print_pooler_problems(&pooler, 30);
 		fail_msg("pg_regress through pgmux: not all %d tests passed "
 			 "(output and regression.diffs above)", REGRESS_TESTS);
 	}

@@ -1033,6 +1033,7 @@ static enum auth_rc auth_check_cleartext(struct client *c, const char *given)
 		auth_mock_md5(st->user, mock);
 		md5_secret(given, st->user, secret);
 		(void)CRYPTO_memcmp(secret, mock, MD5_SECRET_LEN);
+		OPENSSL_cleanse(secret, sizeof(secret));
 		return auth_fail(c, "no such user");
 	}
 	OPENSSL_cleanse(secret, sizeof(secret));

@@ -203,14 +203,21 @@ static void authq_uncache(struct authq_entry *e)
 	e->cached = false;
 }
 
+/* Wipes and drops the secret a row gave. */
+static void authq_drop_secret(struct authq_entry *e)
+{
+	if (e->secret) {
+		OPENSSL_cleanse(e->secret, strlen(e->secret));
+		free(e->secret);
+		e->secret = NULL;
+	}
+}
+
 static void authq_entry_free(struct authq_entry *e)
 {
 	authq_uncache(e);
 	list_remove(&g_authq.all, &e->anode);
-	if (e->secret) {
-		OPENSSL_cleanse(e->secret, strlen(e->secret));
-		free(e->secret);
-	}
+	authq_drop_secret(e);
 	free(e->key);
 	free(e->user);
 	free(e->query);
@@ -380,16 +387,12 @@ static bool authq_send_query(struct server *s, const char *query, const char *us
 	proto_put_bytes(&b, user, ulen);
 	proto_put_u16(&b, 0); /* results in text */
 	proto_end(&b);
-	proto_begin(&b, PROTO_FE_DESCRIBE);
-	proto_put_u8(&b, 'P');
-	proto_put_cstr(&b, "");
-	proto_end(&b);
+	proto_build_describe(&b, 'P', "");
 	proto_begin(&b, PROTO_FE_EXECUTE);
 	proto_put_cstr(&b, "");
 	proto_put_u32(&b, 0); /* all rows */
 	proto_end(&b);
-	proto_begin(&b, PROTO_FE_SYNC);
-	proto_end(&b);
+	proto_build_sync(&b);
 	rc = proto_buf_ok(&b) ? conn_send_buf(&s->conn, &b) : UV_ENOBUFS;
 	proto_buf_free(&b);
 	return rc >= 0;
@@ -403,6 +406,7 @@ static void authq_run(struct authq_entry *e, struct server *s)
 	e->attempts++;
 	e->got_row = false;
 	e->bad = false;
+	authq_drop_secret(e); /* a row from an attempt whose server died is not an answer */
 	s->authq = e;
 	if (s->state != SERVER_ACTIVE)
 		server_set_state(s, SERVER_ACTIVE);

@@ -1310,7 +1310,8 @@ static enum conn_rc client_forward(struct client *c)
 				pos = b->start;
 				break;
 			case CLIENT_PREP_COLLECT:
-				pos += skip;
+				b = c->conn.rbuf; /* the forward may have moved it */
+				pos = b->start + skip;
 				b->start = (uint32_t)pos;
 				c->pool->stats.bytes_received += skip;
 				continue;

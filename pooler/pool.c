@@ -398,7 +398,8 @@ bool pool_give(struct server *s, struct client *c)
 		server_link(s, c);
 		return true;
 	}
-	proto_buf_init(&q, 64 * 1024);
+	/* The SETs, then at most every SQL-level statement the client has. */
+	proto_buf_init(&q, 64 * 1024 + SQLPREP_SYNC_MAX);
 	with_set = param_build_sync(&q, &c->params, &s->params, &s->pool->defaults) > 0;
 	owed = with_set ? 1 : 0;
 	owed += sqlprep_build_sync(&q, c, s, owed);

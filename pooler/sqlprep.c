@@ -690,24 +690,17 @@ bool sqlprep_in_sync(const struct client *c, const struct server *s)
 /* PREPARE "name" <definition>, as one Query. */
 static void sqlprep_build_prepare(struct proto_buf *out, const struct sqlprep_name *n)
 {
-	size_t cap = 16 + 2 * strlen(n->name) + n->def->len;
-	char *q = xmalloc(cap);
-	size_t len = 0;
-
-	memcpy(q, "PREPARE \"", 9);
-	len = 9;
+	proto_begin(out, PROTO_FE_QUERY);
+	proto_put_bytes(out, "PREPARE \"", 9);
 	for (const char *p = n->name; *p; p++) {
 		if (*p == '"')
-			q[len++] = '"';
-		q[len++] = *p;
+			proto_put_u8(out, '"');
+		proto_put_u8(out, (uint8_t)*p);
 	}
-	q[len++] = '"';
-	q[len++] = ' ';
-	memcpy(q + len, n->def->body, n->def->len);
-	len += n->def->len;
-	q[len] = '\0';
-	proto_build_query(out, q);
-	free(q);
+	proto_put_bytes(out, "\" ", 2);
+	proto_put_bytes(out, n->def->body, n->def->len);
+	proto_put_u8(out, 0);
+	proto_end(out);
 }
 
 unsigned sqlprep_build_sync(struct proto_buf *out, const struct client *c, struct server *s,

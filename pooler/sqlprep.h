@@ -44,6 +44,10 @@
  * PREPARE is not carried (the server is reset, as for any session state). */
 #define SQLPREP_CLIENT_MAX 1000
 #define SQLPREP_CLIENT_BYTES (1u << 20)
+/* What sqlprep_build_sync may append at most: every name closed and
+ * prepared again ("PREPARE \"name\" " with quotes doubled, and framing). */
+#define SQLPREP_SYNC_MAX                                                                         \
+	(SQLPREP_CLIENT_BYTES + (size_t)SQLPREP_CLIENT_MAX * 2 * (3 * SQLPREP_NAME_MAX + 32) + 16)
 
 /* ---- the scanner ---- */
 

@@ -393,8 +393,9 @@ bool tls_peer_cn(const struct tls *t, char *out, size_t len)
 		return false;
 	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, out, (int)len);
 	X509_free(cert);
-	/* A CN with an embedded NUL would compare as a shorter name. */
-	return n > 0 && (size_t)n < len && strlen(out) == (size_t)n;
+	/* A CN with an embedded NUL would compare as a shorter name; one that
+	 * fills the buffer may have been cut to fit (OpenSSL truncates). */
+	return n > 0 && (size_t)n < len - 1 && strlen(out) == (size_t)n;
 }
 
 void tls_describe(const struct tls *t, char *buf, size_t len)

@@ -96,6 +96,16 @@ static char *exec_value(PGconn *c, const char *name, int n, const char *const *p
 	return v;
 }
 
+/* Runs a prepared statement and checks its first value. */
+static void expect_exec(PGconn *c, const char *name, int n, const char *const *params,
+			const char *want)
+{
+	char *v = exec_value(c, name, n, params);
+
+	assert_string_equal(v, want);
+	free(v);
+}
+
 /* The SQLSTATE a prepared execution fails with ("" if it works). */
 static const char *exec_state(PGconn *c, const char *name, int n, const char *const *params,
 			      char *buf, size_t len)
@@ -717,7 +727,7 @@ static void test_prepared_unnamed_statement_untouched(void **state)
 		PQclear(r);
 	}
 	prepare(c, "", "SELECT $1::int + 1", 1);
-	free(n = exec_value(c, "", 1, param));
+	expect_exec(c, "", 1, param, "8");
 	n = harness_scalar(c, "SELECT count(*) FROM pg_prepared_statements");
 	assert_string_equal(n, "0");
 	free(n);
@@ -947,7 +957,7 @@ static void test_prepared_pipeline_mode_error_then_good_pipeline(void **state)
 	}
 	assert_int_equal(PQexitPipelineMode(c), 1);
 	/* pa was prepared before the error: it stays. */
-	free(exec_value(c, "pa", 1, param));
+	expect_exec(c, "pa", 1, param, "6");
 	PQfinish(c);
 	harness_pooler_stop(&p, 10);
 }
@@ -1030,7 +1040,7 @@ static void check_pass_through(const char *settings)
 	v = harness_scalar(c, "SELECT string_agg(name, ',') FROM pg_prepared_statements");
 	assert_string_equal(v, "mine"); /* the client's own name on the server */
 	free(v);
-	free(exec_value(c, "mine", 0, NULL));
+	expect_exec(c, "mine", 0, NULL, "x");
 	harness_exec(c, "DEALLOCATE mine");
 	harness_exec(c, "COMMIT");
 	assert_int_equal(admin_sum(&p, "SHOW CLIENTS", "C", "prepared_statements"), 0);
@@ -1075,7 +1085,7 @@ static void test_prepared_deallocate_all_and_discard_all_clear_names(void **stat
 	}
 	/* The server dropped pgmux's statements too: they come back. */
 	prepare(c, "back", "SELECT 1", 0);
-	free(exec_value(c, "back", 0, NULL));
+	expect_exec(c, "back", 0, NULL, "1");
 	PQfinish(c);
 	harness_pooler_stop(&p, 10);
 }
@@ -1103,8 +1113,8 @@ static void test_prepared_ddl_recovers_from_0A000(void **state)
 	prepare(a, "q", "SELECT * FROM prep_ddl", 0);
 	prepare(b, "q", "SELECT * FROM prep_ddl", 0);
 	harness_exec(b, "BEGIN");
-	free(exec_value(b, "q", 0, NULL));
-	free(exec_value(a, "q", 0, NULL));
+	expect_exec(b, "q", 0, NULL, "1");
+	expect_exec(a, "q", 0, NULL, "1");
 	harness_exec(b, "COMMIT");
 	assert_int_equal(admin_sum(&p, "SHOW SERVERS", "S", "prepared_statements"), 2);
 

@@ -281,8 +281,15 @@ static void test_sql_failed_and_partial_prepares_end_as_on_postgresql(void **sta
 	c = app(&p);
 	direct = harness_connect_pg_super(NULL);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		PQclear(PQexec(c, steps[i]));
-		PQclear(PQexec(direct, steps[i]));
+		PGresult *rp = PQexec(c, steps[i]);
+		PGresult *rd = PQexec(direct, steps[i]);
+
+		/* Each step ends the same way (its SQLSTATE, "" if it worked). */
+		if (strcmp(harness_sqlstate(rp), harness_sqlstate(rd)) != 0)
+			fail_msg("%s: PostgreSQL gives \"%s\", through pgmux \"%s\"", steps[i],
+				 harness_sqlstate(rd), harness_sqlstate(rp));
+		PQclear(rp);
+		PQclear(rd);
 		if (PQtransactionStatus(c) != PQTRANS_IDLE)
 			harness_exec(c, "ROLLBACK");
 		if (PQtransactionStatus(direct) != PQTRANS_IDLE)
@@ -302,6 +309,34 @@ static void test_sql_failed_and_partial_prepares_end_as_on_postgresql(void **sta
 	}
 	harness_exec(direct, "DEALLOCATE ALL");
 	PQfinish(direct);
+	PQfinish(c);
+	no_resets(&p);
+	harness_pooler_stop(&p, 10);
+}
+
+/* 30 statements of 3,500 bytes each: more than 64 kB to prepare again on
+ * the other server in one round trip. */
+static void test_sql_statements_over_64kb_in_all_follow_their_client(void **state)
+{
+	struct harness_pooler p;
+	PGconn *c;
+	char pad[3501], sql[4000], want[16];
+
+	(void)state;
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	start(&p, "transaction");
+	c = app(&p);
+	for (int k = 0; k < 30; k++) {
+		harness_fmt(sql, sizeof(sql), "PREPARE big%d AS SELECT %d + length('%s')", k, k,
+			    pad);
+		harness_exec(c, sql);
+	}
+	for (int k = 0; k < 30; k += 7) {
+		harness_fmt(sql, sizeof(sql), "EXECUTE big%d", k);
+		harness_fmt(want, sizeof(want), "%d", k + 3500);
+		on_other_server(&p, c, sql, want);
+	}
 	PQfinish(c);
 	no_resets(&p);
 	harness_pooler_stop(&p, 10);
@@ -402,6 +437,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_sql_deallocate_deallocate_all_and_discard_all,
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_sql_failed_and_partial_prepares_end_as_on_postgresql,
+					  harness_teardown),
+		cmocka_unit_test_teardown(test_sql_statements_over_64kb_in_all_follow_their_client,
 					  harness_teardown),
 		cmocka_unit_test_teardown(test_sql_many_clients_one_name_each_its_own_text,
 					  harness_teardown),
